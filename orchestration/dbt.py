@@ -1,0 +1,89 @@
+"""dbt models as Dagster assets, one partition per business date."""
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from .partitions import business_dates
+from .resources import Warehouse
+from .settings import DBT_PROJECT_DIR
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "seeds", "macros", "tests"):
+        sources.extend((DBT_PROJECT_DIR / folder).rglob("*.*"))
+    return any(p.stat().st_mtime > built for p in sources if p.is_file())
+
+
+@cache
+def arrears_dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()
+    # Outside `dagster dev` too: a checkout whose models changed re-parses once.
+    if _manifest_is_stale(project):
+        project.preparer.prepare(project)
+    return project
+
+
+class ArrearsDbtTranslator(DagsterDbtTranslator):
+    """Groups from folders (staging / intermediate / marts_<area>); sources are the raw assets."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey(["raw", dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props["resource_type"] == "seed":
+            return "policy"
+        if len(fqn) > 2 and fqn[1] == "marts":
+            return f"marts_{fqn[2]}" if len(fqn) > 3 else "marts"
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+translator = ArrearsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_build_args(business_date: str) -> list[str]:
+    # dbt unit tests pin formulas on fixed rows; they run in the test suite, not daily.
+    return ["build", "--vars", json.dumps({"business_date": business_date}), "--exclude", "test_type:unit"]
+
+
+@dbt_assets(
+    manifest=arrears_dbt_project().manifest_path,
+    project=arrears_dbt_project(),
+    dagster_dbt_translator=translator,
+    partitions_def=business_dates,
+)
+def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    events = list(dbt.cli(dbt_build_args(context.partition_key), context=context).stream())
+    # dbt has exited and released the warehouse: add the day's row counts.
+    with warehouse.connect() as con:
+        for event in events:
+            if isinstance(event, dg.Output):
+                yield event.with_metadata({**event.metadata, **_row_counts(con, context.asset_key_for_output(event.output_name).path[-1], context.partition_key)})
+            else:
+                yield event
+
+
+def _row_counts(con, name: str, business_date: str) -> dict:
+    found = con.execute(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = ? AND table_type = 'BASE TABLE'",
+        [name]).fetchone()
+    if not found:
+        return {}
+    cols = {r[0] for r in con.execute(f"DESCRIBE {found[0]}.{name}").fetchall()}
+    meta = {"dagster/row_count": con.execute(f"SELECT count(*) FROM {found[0]}.{name}").fetchone()[0]}
+    if "as_of_date" in cols:
+        meta["rows_for_business_date"] = con.execute(
+            f"SELECT count(*) FROM {found[0]}.{name} WHERE as_of_date = ?", [business_date]).fetchone()[0]
+    return meta

@@ -1,0 +1,27 @@
+"""The one Definitions object of the Arrears code location."""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from . import settings
+
+settings.apply_defaults()
+
+from .dbt import arrears_dbt_models, arrears_dbt_project  # noqa: E402
+from .extract.assets import core_banking_raw, gateway_settlements_raw  # noqa: E402
+from .publish.assets import bi_marts  # noqa: E402
+from .resources import ArrearsHome, CoreBankingSource, SettlementLanding, Warehouse  # noqa: E402
+from .schedules import arrears_daily, daily_schedule  # noqa: E402
+
+defs = dg.Definitions(
+    assets=[core_banking_raw, gateway_settlements_raw, arrears_dbt_models, bi_marts],
+    jobs=[arrears_daily],
+    schedules=[daily_schedule],
+    resources={
+        "warehouse": Warehouse(path=dg.EnvVar("ARREARS_WAREHOUSE")),
+        "core_banking": CoreBankingSource(url=dg.EnvVar("ARREARS_SOURCE_URL")),
+        "settlement_landing": SettlementLanding(path=dg.EnvVar("ARREARS_PAYMENTS_DIR")),
+        "arrears_home": ArrearsHome(path=dg.EnvVar("ARREARS_HOME")),
+        "dbt": DbtCliResource(project_dir=arrears_dbt_project(), profiles_dir=str(settings.DBT_PROJECT_DIR)),
+    },
+)

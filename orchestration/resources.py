@@ -1,0 +1,44 @@
+"""Dagster resources: every location comes from the environment (settings.apply_defaults)."""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The pipeline's own DuckDB file. Only the running job opens it; BI reads bi/."""
+
+    path: str
+
+    @contextmanager
+    def connect(self):
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.path)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+class CoreBankingSource(dg.ConfigurableResource):
+    """SQLAlchemy URL of the core-banking database (ARREARS_SOURCE_URL)."""
+
+    url: str
+
+
+class SettlementLanding(dg.ConfigurableResource):
+    """Landing folder of the gateway's settlement files (ARREARS_PAYMENTS_DIR)."""
+
+    path: str
+
+
+class ArrearsHome(dg.ConfigurableResource):
+    """Where published marts, exports, reports and models live (ARREARS_HOME)."""
+
+    path: str
+
+    @property
+    def bi_db(self) -> Path:
+        return Path(self.path) / "bi" / "arrears.duckdb"

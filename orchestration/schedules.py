@@ -1,0 +1,17 @@
+"""The daily job and its schedule: both `arrears run` and the schedule launch `arrears_daily`."""
+
+import dagster as dg
+
+from .partitions import business_dates
+
+arrears_daily = dg.define_asset_job(
+    "arrears_daily",
+    selection=dg.AssetSelection.all(),
+    partitions_def=business_dates,
+    # One DuckDB warehouse file: steps run one after another in one process.
+    executor_def=dg.in_process_executor,
+    description="Extract, build marts, check, publish for one business date.",
+)
+
+# 06:00 Asia/Shanghai, for the business date that just ended.
+daily_schedule = dg.build_schedule_from_partitioned_job(arrears_daily, hour_of_day=6, minute_of_hour=0)
