@@ -1,0 +1,86 @@
+"""BI publishing: atomic, day by day, and never in a reader's way."""
+
+import multiprocessing as mp
+import time
+from decimal import Decimal
+
+import duckdb
+
+from orchestration.publish.bi import PublishedMart, publish
+
+MARTS = [PublishedMart("fct_daily", "as_of_date"), PublishedMart("mart_monthly", None)]
+LOANS_PER_DAY = 500
+
+
+def _warehouse(path):
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.fct_daily (as_of_date DATE, loan_id VARCHAR, overdue_amount DECIMAL(18,2))")
+    con.execute("CREATE TABLE marts.mart_monthly (month DATE, loans INTEGER)")
+    return con
+
+
+def _build_day(con, day: str, amount: str = "1.10"):
+    con.execute("DELETE FROM marts.fct_daily WHERE as_of_date = ?", [day])
+    con.execute(f"""INSERT INTO marts.fct_daily
+                    SELECT DATE '{day}', 'L' || lpad(i::VARCHAR, 5, '0'), {amount} FROM range({LOANS_PER_DAY}) t(i)""")
+    con.execute("DELETE FROM marts.mart_monthly")
+    con.execute(f"INSERT INTO marts.mart_monthly VALUES (date_trunc('month', DATE '{day}'), {LOANS_PER_DAY})")
+
+
+def test_publish_replaces_a_day_and_keeps_types(tmp_path):
+    wh = _warehouse(tmp_path / "wh.duckdb")
+    bi = tmp_path / "bi" / "arrears.duckdb"
+    bi.parent.mkdir()
+    for day in ("2025-03-01", "2025-03-02"):
+        _build_day(wh, day)
+        publish(wh, bi, day, MARTS)
+    _build_day(wh, "2025-03-01", amount="2.25")  # a re-run of a day replaces only that day
+    publish(wh, bi, "2025-03-01", MARTS)
+    with duckdb.connect(str(bi), read_only=True) as r:
+        assert r.execute("""SELECT as_of_date::VARCHAR, count(*), sum(overdue_amount) FROM marts.fct_daily
+                            GROUP BY 1 ORDER BY 1""").fetchall() == [
+            ("2025-03-01", LOANS_PER_DAY, Decimal("1125.00")), ("2025-03-02", LOANS_PER_DAY, Decimal("550.00"))]
+        types = dict(r.execute("SELECT column_name, column_type FROM (DESCRIBE marts.fct_daily)").fetchall())
+        assert types == {"as_of_date": "DATE", "loan_id": "VARCHAR", "overdue_amount": "DECIMAL(18,2)"}
+        assert r.execute("SELECT count(*) FROM marts.mart_monthly").fetchone()[0] == 1
+
+
+def _reader(bi_path: str, stop_at: float, out: mp.Queue):
+    errors, reads, partial = 0, 0, 0
+    while time.time() < stop_at:
+        try:
+            with duckdb.connect(bi_path, read_only=True) as r:
+                for n, in r.execute("SELECT count(*) FROM marts.fct_daily GROUP BY as_of_date").fetchall():
+                    partial += n != LOANS_PER_DAY
+            reads += 1
+        except Exception:
+            errors += 1
+    out.put((reads, errors, partial))
+
+
+def test_twenty_readers_never_fail_nor_see_half_a_day(tmp_path):
+    wh = _warehouse(tmp_path / "wh.duckdb")
+    bi = tmp_path / "bi" / "arrears.duckdb"
+    bi.parent.mkdir()
+    _build_day(wh, "2025-03-01")
+    publish(wh, bi, "2025-03-01", MARTS)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    stop_at = time.time() + 8
+    readers = [ctx.Process(target=_reader, args=(str(bi), stop_at, out)) for _ in range(20)]
+    for p in readers:
+        p.start()
+    day = 2
+    while time.time() < stop_at - 1:
+        d = f"2025-03-{day:02d}"
+        _build_day(wh, d)
+        publish(wh, bi, d, MARTS)
+        day += 1
+    results = [out.get(timeout=30) for _ in readers]
+    for p in readers:
+        p.join()
+    assert day > 4, "publishing made no progress"
+    assert sum(r[0] for r in results) > 100
+    assert [r[1] for r in results] == [0] * 20  # no reader error
+    assert [r[2] for r in results] == [0] * 20  # never a partial day
