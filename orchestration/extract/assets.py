@@ -1,5 +1,7 @@
 """Extraction assets: the raw layer, one asset per source table or file set."""
 
+from datetime import datetime
+
 import dagster as dg
 
 from ..partitions import business_dates
@@ -8,6 +10,12 @@ from .core_banking import extract_core_banking
 from .gateway import extract_settlement_files
 from .load import LoadResult
 from .schema import CORE_BANKING_TABLES, GATEWAY_SETTLEMENTS
+
+
+def run_loaded_at(context) -> datetime:
+    """One load time per run (its creation time), shared by every extraction step of the run."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    return record.create_timestamp.replace(tzinfo=None) if record else datetime.now()
 
 
 def _metadata(r: LoadResult) -> dict:
@@ -31,7 +39,7 @@ def _metadata(r: LoadResult) -> dict:
 )
 def core_banking_raw(context: dg.AssetExecutionContext, warehouse: Warehouse, core_banking: CoreBankingSource):
     with warehouse.connect() as con:
-        results = extract_core_banking(con, core_banking.url, context.partition_key)
+        results = extract_core_banking(con, core_banking.url, context.partition_key, run_loaded_at(context))
     for name, r in results.items():
         yield dg.MaterializeResult(asset_key=["raw", name], metadata=_metadata(r))
 
@@ -46,5 +54,6 @@ def core_banking_raw(context: dg.AssetExecutionContext, warehouse: Warehouse, co
 def gateway_settlements_raw(context: dg.AssetExecutionContext, warehouse: Warehouse,
                             settlement_landing: SettlementLanding) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        r = extract_settlement_files(con, settlement_landing.path, context.partition_key)[GATEWAY_SETTLEMENTS.name]
+        r = extract_settlement_files(con, settlement_landing.path, context.partition_key,
+                                     run_loaded_at(context))[GATEWAY_SETTLEMENTS.name]
     return dg.MaterializeResult(metadata=_metadata(r) | {"files_loaded": len(r.files)})

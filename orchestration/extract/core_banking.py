@@ -15,6 +15,7 @@ re-run adds nothing twice.
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -188,7 +189,8 @@ def _new_watermark(con, spec: TableSpec, inc: Incremental) -> str | None:
     return None if v is None else v.isoformat(sep=" ")
 
 
-def extract_core_banking(con, source_url: str, business_date: str) -> dict[str, LoadResult]:
+def extract_core_banking(con, source_url: str, business_date: str,
+                         loaded_at: datetime | None = None) -> dict[str, LoadResult]:
     """Bring every core-banking table's new and changed rows into raw (one transaction per table)."""
     create_raw_schema(con)
     con.execute(WATERMARKS_DDL)
@@ -207,7 +209,7 @@ def extract_core_banking(con, source_url: str, business_date: str) -> dict[str, 
                 batch = _stage_batch(con, engine, spec, sql, params)
                 results[spec.name] = load_batch(
                     con, spec, batch, source_label=spec.name, business_date=business_date,
-                    extra_rules=_extra_rules(spec),
+                    extra_rules=_extra_rules(spec), loaded_at=loaded_at,
                 )
                 con.execute(f"DROP TABLE {batch}")
                 new_wm = _new_watermark(con, spec, inc)

@@ -7,7 +7,7 @@ earlier one's rows. Unchanged files cost one hash.
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from .load import LoadResult, load_batch, q
@@ -41,7 +41,8 @@ def _read_header(path: Path) -> list[str]:
     return [h.strip().lstrip("\ufeff") for h in first.rstrip("\r\n").split(",")] if first else []
 
 
-def extract_settlement_files(con, payments_dir: str, business_date: str) -> dict[str, LoadResult]:
+def extract_settlement_files(con, payments_dir: str, business_date: str,
+                             loaded_at: datetime | None = None) -> dict[str, LoadResult]:
     create_raw_schema(con)
     con.execute(FILES_DDL)
     folder = Path(payments_dir)
@@ -87,7 +88,7 @@ def extract_settlement_files(con, payments_dir: str, business_date: str) -> dict
                     ("NOT EXISTS (SELECT 1 FROM raw.loans l WHERE l.loan_id = t.loan_id)", "unknown_loan"),
                     ("t.amount <= 0", "non_positive_amount"),
                 ],
-                replace_where=f"settlement_date = DATE {q(day)}",
+                replace_where=f"settlement_date = DATE {q(day)}", loaded_at=loaded_at,
             )
             con.execute(
                 "INSERT OR REPLACE INTO raw._settlement_files VALUES (?, ?, ?, ?, now()::TIMESTAMP)",

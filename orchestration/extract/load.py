@@ -8,6 +8,7 @@ adds nothing twice.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from .schema import TableSpec
 
@@ -81,6 +82,7 @@ def load_batch(
     extra_rules: list[tuple[str, str]] | None = None,
     extra_joins: str = "",
     replace_where: str | None = None,
+    loaded_at: datetime | None = None,
 ) -> LoadResult:
     """Validate `batch` (all-VARCHAR, with `_ord`) and merge it into raw.<spec.name>.
 
@@ -88,7 +90,10 @@ def load_batch(
     rules, in order; they may use columns brought in by `extra_joins`.
     replace_where: for re-delivered files, raw rows matching this predicate are
     replaced by the batch instead of being treated as earlier deliveries.
+    loaded_at: the run's load time, stamped on every row it inserts, updates or
+    quarantines, so quality checks can find exactly what one run brought.
     """
+    stamp = f"TIMESTAMP {q((loaded_at or datetime.now()).isoformat(sep=' '))}"
     cols = list(spec.columns)
     res = LoadResult(spec.name)
     res.extracted = con.execute(f"SELECT count(*) FROM {batch}").fetchone()[0]
@@ -151,7 +156,7 @@ def load_batch(
     """).fetchone()[0]
     res.inserted = con.execute(f"""
         INSERT INTO {target} ({', '.join(cols)}, _loaded_at)
-        SELECT {', '.join('n.' + c for c in cols)}, now()::TIMESTAMP FROM __ranked n
+        SELECT {', '.join('n.' + c for c in cols)}, {stamp} FROM __ranked n
         WHERE n._ord IN (SELECT _ord FROM __checked WHERE __reason IS NULL)
           AND NOT EXISTS (SELECT 1 FROM {target} r WHERE {join_key})
     """).fetchone()[0] - res.updated
@@ -159,7 +164,7 @@ def load_batch(
         INSERT INTO raw.quarantine
         SELECT DISTINCT ON (__row_hash, __reason)
           {q(source_label)}, __key_text, __reason, __raw_json, __row_hash,
-          DATE {q(business_date)}, now()::TIMESTAMP
+          DATE {q(business_date)}, {stamp}
         FROM __checked c
         WHERE __reason IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM raw.quarantine x
