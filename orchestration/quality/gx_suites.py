@@ -1,0 +1,113 @@
+"""Great Expectations 1.x suites, kept as JSON in `expectations/`, run on pandas batches.
+
+GX's SQL datasource returns empty results against DuckDB (GX issue #11579), so
+each check pulls its rows from DuckDB as a pandas DataFrame and validates that.
+Suites are re-read from their files on every run: the files are the truth.
+Severity `critical` fails the check with ERROR (blocking publication);
+`warning` fails it with WARN (reported, not blocking).
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from ..settings import EXPECTATIONS_DIR
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    rows: int
+    critical_failures: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+    evaluated: int = 0
+    docs_path: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.critical_failures and not self.warnings
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.critical_failures)
+
+    def describe(self) -> str:
+        if self.passed:
+            return f"{self.suite}: all {self.evaluated} expectations met on {self.rows} rows"
+        parts = [f"{f['expectation']}({f.get('column') or ''}): {f['unexpected']}" for f in
+                 self.critical_failures + self.warnings]
+        return f"{self.suite}: " + "; ".join(parts)
+
+
+def suite_definition(name: str) -> dict:
+    path = EXPECTATIONS_DIR / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def build_suite(name: str) -> gx.ExpectationSuite:
+    d = suite_definition(name)
+    expectations = [
+        ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta") or {},
+                                 severity=e.get("severity", "critical")).to_domain_obj()
+        for e in d["expectations"]
+    ]
+    return gx.ExpectationSuite(name=d["name"], expectations=expectations)
+
+
+@cache
+def _context(gx_root: str | None):
+    if gx_root:
+        return gx.get_context(mode="file", project_root_dir=gx_root)
+    return gx.get_context(mode="ephemeral")
+
+
+def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
+              gx_root: Path | None = None) -> SuiteOutcome:
+    """Validate `df` against suite `name`; with gx_root, also update GX Data Docs there."""
+    ctx = _context(str(gx_root) if gx_root else None)
+    source = ctx.data_sources.add_or_update_pandas("arrears")
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name)
+    try:
+        batch_def = asset.get_batch_definition("whole")
+    except KeyError:
+        batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    suite = ctx.suites.add_or_update(build_suite(name))
+    validation = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}__validation", data=batch_def, suite=suite))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if gx_root else []
+    checkpoint = ctx.checkpoints.add_or_update(
+        gx.Checkpoint(name=f"{name}__checkpoint", validation_definitions=[validation], actions=actions,
+                      result_format={"result_format": "SUMMARY"}))
+    run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or {})
+    result = next(iter(run.run_results.values()))
+    outcome = SuiteOutcome(suite=name, rows=len(df), evaluated=len(result.results))
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        failure = {
+            "expectation": cfg.type,
+            "column": cfg.kwargs.get("column"),
+            "unexpected": r.result.get("unexpected_count", r.result.get("observed_value")),
+            "sample": [str(v) for v in (r.result.get("partial_unexpected_list") or [])[:5]],
+            "why": (cfg.meta or {}).get("why", ""),
+        }
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            failure["unexpected"] = "error: " + str(r.exception_info.get("exception_message"))[:200]
+        (outcome.critical_failures if str(cfg.severity.value) == "critical" else outcome.warnings).append(failure)
+    if gx_root:
+        index = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        outcome.docs_path = str(index) if index.exists() else None
+    return outcome
