@@ -14,7 +14,7 @@ from .schema import CORE_BANKING_TABLES, GATEWAY_SETTLEMENTS
 
 def run_loaded_at(context) -> datetime:
     """One load time per run (its creation time), shared by every extraction step of the run."""
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     return record.create_timestamp.replace(tzinfo=None) if record else datetime.now()
 
 
@@ -49,6 +49,8 @@ def core_banking_raw(context: dg.AssetExecutionContext, warehouse: Warehouse, co
     group_name="extract",
     kinds={"duckdb", "csv"},
     partitions_def=business_dates,
+    # After core banking: a settlement line's loan_id is checked against raw.loans.
+    deps=[dg.AssetKey(["raw", s.name]) for s in CORE_BANKING_TABLES],
     description="Gateway settlement files: the latest delivery of each day, typed; bad lines quarantined.",
 )
 def gateway_settlements_raw(context: dg.AssetExecutionContext, warehouse: Warehouse,
