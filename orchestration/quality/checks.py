@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from ..alerts import send_alert
 from ..extract.assets import run_loaded_at
 from ..extract.schema import ALL_TABLES, CORE_BANKING_TABLES, GATEWAY_SETTLEMENTS
 from ..resources import ArrearsHome, Warehouse
@@ -43,7 +44,11 @@ def _record(con, business_date: str, source: str, outcome: SuiteOutcome) -> None
                         [business_date, source, name, severity, rows])
 
 
-def _result(outcome: SuiteOutcome, extra: dict | None = None) -> dg.AssetCheckResult:
+def _result(context, outcome: SuiteOutcome, extra: dict | None = None) -> dg.AssetCheckResult:
+    if outcome.blocking:
+        send_alert("quality_gate", context.partition_key,
+                   f"publication stopped by {outcome.describe()}", {"failures": outcome.critical_failures},
+                   logger=context.log)
     meta = {
         "rows_validated": outcome.rows,
         "expectations_evaluated": outcome.evaluated,
@@ -74,7 +79,7 @@ def _raw_suite_check(spec) -> dg.AssetChecksDefinition:
                              [loaded_at]).df()
             outcome = run_suite(df, f"raw_{spec.name}", gx_root=_gx_root(arrears_home))
             _record(con, context.partition_key, f"raw.{spec.name}", outcome)
-        return _result(outcome)
+        return _result(context, outcome)
 
     return _check
 
@@ -97,9 +102,10 @@ def quarantine_gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
                             {"max_share": limit}, gx_root=_gx_root(arrears_home))
         _record(con, context.partition_key, "quarantine", outcome)
     if outcome.blocking:
-        context.log.error(f"Publication of {context.partition_key} stopped: {quarantined} of {loaded + quarantined} "
-                          f"new or changed rows quarantined ({share:.2%} > {limit:.2%}). By reason: {by_reason[:10]}")
-    return _result(outcome, {"rows_new_or_changed": loaded + quarantined, "rows_quarantined": quarantined,
+        outcome.critical_failures[0]["why"] = (
+            f"{quarantined} of {loaded + quarantined} new or changed rows quarantined "
+            f"({share:.2%} > {limit:.2%}); by reason: {by_reason[:10]}")
+    return _result(context, outcome, {"rows_new_or_changed": loaded + quarantined, "rows_quarantined": quarantined,
                              "quarantined_share": share, "limit": limit,
                              "by_reason": dg.MetadataValue.json([list(r) for r in by_reason])})
 
@@ -129,7 +135,7 @@ def gateway_posting(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
         outcome = run_suite(df, "recon_gateway_posting", gx_root=_gx_root(arrears_home))
         _record(con, day, "gateway_posting", outcome)
     unposted = df[~df["posted"]].head(50)
-    return _result(outcome, {"unposted_payments": dg.MetadataValue.json(
+    return _result(context, outcome, {"unposted_payments": dg.MetadataValue.json(
         json.loads(unposted.to_json(orient="records", date_format="iso")))})
 
 
@@ -152,7 +158,7 @@ def fct_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arre
         band = _band(con, day)
         outcome = run_suite(df, "fct_loan_delinquency_daily", band, gx_root=_gx_root(arrears_home))
         _record(con, day, "fct_loan_delinquency_daily", outcome)
-    return _result(outcome, {"volume_band": dg.MetadataValue.json(band)})
+    return _result(context, outcome, {"volume_band": dg.MetadataValue.json(band)})
 
 
 @dg.asset_check(asset=dg.AssetKey("mart_portfolio_daily"), name="gx_mart_portfolio_daily", blocking=True,
@@ -163,7 +169,7 @@ def portfolio_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
         df = con.execute("SELECT * FROM marts.mart_portfolio_daily WHERE as_of_date = ?", [day]).df()
         outcome = run_suite(df, "mart_portfolio_daily", gx_root=_gx_root(arrears_home))
         _record(con, day, "mart_portfolio_daily", outcome)
-    return _result(outcome)
+    return _result(context, outcome)
 
 
 @dg.asset_check(asset=dg.AssetKey("mart_portfolio_daily"), name="bucket_balances_reconcile", blocking=True,
@@ -187,7 +193,7 @@ def bucket_balances(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
         """, [day, day]).df()
         outcome = run_suite(df, "recon_bucket_balances", gx_root=_gx_root(arrears_home))
         _record(con, day, "bucket_balances", outcome)
-    return _result(outcome)
+    return _result(context, outcome)
 
 
 quality_checks = [_raw_suite_check(s) for s in CORE_BANKING_TABLES + (GATEWAY_SETTLEMENTS,)] + [
