@@ -43,8 +43,8 @@ class SuiteOutcome:
     def describe(self) -> str:
         if self.passed:
             return f"{self.suite}: all {self.evaluated} expectations met on {self.rows} rows"
-        parts = [f"{f['expectation']}({f.get('column') or ''}): {f['unexpected']}" for f in
-                 self.critical_failures + self.warnings]
+        parts = [f"{f['expectation']}({f.get('column') or ''}): {f['unexpected']} unexpected"
+                 + (f" [{f['why']}]" if f.get("why") else "") for f in self.critical_failures + self.warnings]
         return f"{self.suite}: " + "; ".join(parts)
 
 
