@@ -6,7 +6,6 @@ block. Every failed expectation is also recorded in raw.expectation_failures,
 which feeds mart_data_quality.
 """
 
-import csv
 import json
 from pathlib import Path
 
@@ -17,20 +16,11 @@ from ..alerts import send_alert
 from ..extract.assets import run_loaded_at
 from ..extract.schema import ALL_TABLES, CORE_BANKING_TABLES, GATEWAY_SETTLEMENTS
 from ..resources import ArrearsHome, Warehouse
-from ..settings import DBT_PROJECT_DIR
+from ..policy import policy_threshold
 from .gx_suites import SuiteOutcome, run_suite
 
 FAILURES_DDL = """CREATE TABLE IF NOT EXISTS raw.expectation_failures (
   as_of_date DATE, source VARCHAR, expectation VARCHAR, severity VARCHAR, rows BIGINT, checked_at TIMESTAMP)"""
-
-
-def policy_threshold(name: str) -> float:
-    """A configurable threshold from the dbt seed that holds them all."""
-    with (DBT_PROJECT_DIR / "seeds" / "policy_thresholds.csv").open() as f:
-        for row in csv.DictReader(f):
-            if row["name"] == name:
-                return float(row["value"])
-    raise KeyError(f"threshold {name} missing from dbt_project/seeds/policy_thresholds.csv")
 
 
 def _record(con, business_date: str, source: str, outcome: SuiteOutcome) -> None:
