@@ -1,0 +1,46 @@
+"""Scoring loans with a stored model version, with the reasons behind each score."""
+
+import numpy as np
+import pandas as pd
+
+from .features import prepare, phrase
+from .priority import PriorityPolicy, risk_tier
+from .train import RiskModel
+
+TOP_REASONS = 3
+MIN_LIFT = 1.2  # a feature is a reason when its bin's event rate is 20% above the book's
+
+
+def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[str]:
+    """The features whose training event rate most exceeds the base rate, in a collector's words."""
+    x = prepare(frame)
+    names = list(model.reason_bins)
+    lifts = np.ones((len(x), len(names)))
+    for j, c in enumerate(names):
+        kind, keys, rates = model.reason_bins[c]
+        rates = np.asarray(rates, dtype=float)
+        if kind == "numeric":
+            v = x[c].to_numpy()
+            idx = np.clip(np.searchsorted(np.asarray(keys), v, side="right") - 1, 0, len(keys) - 1)
+            lift = rates[idx] / model.base_rate
+            lift[np.isnan(v)] = 1.0
+        else:
+            lookup = dict(zip(keys, rates))
+            lift = x[c].map(lambda k: lookup.get(k, model.base_rate)).to_numpy(dtype=float) / model.base_rate
+        lifts[:, j] = lift
+    order = np.argsort(-lifts, axis=1, kind="stable")[:, :top]
+    out = []
+    values = x[names].to_numpy(dtype=object)
+    for i in range(len(x)):
+        picked = [phrase(names[j], values[i, j]) for j in order[i] if lifts[i, j] >= MIN_LIFT]
+        out.append("; ".join(picked) if picked else "no feature stands out: risk near the book's average")
+    return out
+
+
+def score(model: RiskModel, version: str, frame: pd.DataFrame, policy: PriorityPolicy) -> pd.DataFrame:
+    p = model.predict(frame)
+    out = pd.DataFrame({"loan_id": frame["loan_id"].to_numpy(), "risk_score": p.astype(float)})
+    out["risk_tier"] = risk_tier(out["risk_score"], policy).to_numpy()
+    out["model_version"] = version
+    out["reasons"] = reasons(model, frame)
+    return out
