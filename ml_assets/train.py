@@ -5,6 +5,7 @@ window; probabilities are calibrated (isotonic, cross-fitted). The better by
 out-of-time AUC wins unless its calibration is clearly worse.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,7 +87,9 @@ def fit(kind: str, frame: pd.DataFrame, y: np.ndarray, seed: int) -> RiskModel:
     x = prepare(frame)[FEATURES]
     base = scorecard(seed) if kind == "scorecard" else gradient_boosting(seed)
     est = CalibratedClassifierCV(base, method="isotonic", cv=3)
-    est.fit(x, y)
+    with warnings.catch_warnings():  # sparse count features collapse quantile bins; that is expected
+        warnings.filterwarnings("ignore", message="Bins whose width are too small")
+        est.fit(x, y)
     model = RiskModel(kind=kind, estimator=est, features=list(FEATURES), base_rate=float(np.mean(y)),
                       reason_bins=_reason_bins(x, y))
     rng = np.random.default_rng(seed)
