@@ -1,0 +1,103 @@
+"""Handing the priority list to operations: a CSV file and the ops database table.
+
+The CSV is written to a temporary file and renamed, so a reader sees the
+previous file or the new one, whole. The table's rows for the day are replaced
+in one transaction. This is the only output that carries contact data.
+"""
+
+import csv
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+COLUMNS = [
+    "as_of_date", "priority_rank", "loan_id", "customer_id", "customer_name", "phone", "dpd", "bucket",
+    "overdue_amount", "outstanding_principal", "risk_score", "risk_tier", "priority_score", "recommended_action",
+    "strategy", "capacity_limited", "suggested_contact_hour", "reasons",
+]
+
+metadata = sa.MetaData()
+collection_priority_list = sa.Table(
+    "collection_priority_list", metadata,
+    sa.Column("as_of_date", sa.Date, nullable=False, index=True),
+    sa.Column("priority_rank", sa.Integer, nullable=False),
+    sa.Column("loan_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("customer_name", sa.String(200)),
+    sa.Column("phone", sa.String(64)),
+    sa.Column("dpd", sa.Integer),
+    sa.Column("bucket", sa.String(8)),
+    sa.Column("overdue_amount", sa.Numeric(18, 2)),
+    sa.Column("outstanding_principal", sa.Numeric(18, 2)),
+    sa.Column("risk_score", sa.Float),
+    sa.Column("risk_tier", sa.String(8)),
+    sa.Column("priority_score", sa.Float),
+    sa.Column("recommended_action", sa.String(32)),
+    sa.Column("strategy", sa.String(16)),
+    sa.Column("capacity_limited", sa.Boolean),
+    sa.Column("suggested_contact_hour", sa.Integer),
+    sa.Column("reasons", sa.Text),
+    sa.PrimaryKeyConstraint("as_of_date", "loan_id"),
+)
+
+
+def _csv_value(v):
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, Decimal):
+        return f"{v:.2f}"
+    return str(v)
+
+
+def write_csv(rows: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(COLUMNS)
+            for rec in rows[COLUMNS].itertuples(index=False, name=None):
+                w.writerow([_csv_value(v) for v in rec])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _records(rows: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in rows[COLUMNS].to_dict("records"):
+        for k, v in rec.items():
+            if v is pd.NA or (isinstance(v, float) and v != v):
+                rec[k] = None
+        rec["capacity_limited"] = bool(rec["capacity_limited"])
+        for k in ("priority_rank", "dpd", "suggested_contact_hour"):
+            rec[k] = None if rec[k] is None else int(rec[k])
+        out.append(rec)
+    return out
+
+
+def replace_day(ops_url: str, as_of_date, rows: pd.DataFrame) -> int:
+    engine = sa.create_engine(ops_url)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as c:  # one transaction: the day's old rows or the new ones, never a mix
+            c.execute(collection_priority_list.delete().where(collection_priority_list.c.as_of_date == as_of_date))
+            records = _records(rows)
+            if records:
+                c.execute(collection_priority_list.insert(), records)
+        return len(rows)
+    finally:
+        engine.dispose()
+
+
+def export_path(home: Path, as_of_date: str) -> Path:
+    return home / "exports" / "collection_priority" / f"collection_priority_{as_of_date}.csv"
