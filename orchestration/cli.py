@@ -46,7 +46,8 @@ def run_dates(dates: list[str]) -> None:
     job = defs.resolve_job_def("arrears_daily")
     with DagsterInstance.get() as instance:
         for d in dates:
-            result = job.execute_in_process(partition_key=d, instance=instance, raise_on_error=False)
+            result = job.execute_in_process(partition_key=d, instance=instance, raise_on_error=False,
+                                            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             if not result.success:
                 failed = [e for e in result.all_events if e.is_step_failure]
                 why = failed[0].step_failure_data.error.message.strip() if failed else "see the Dagster run log"

@@ -7,6 +7,7 @@ dbt's profile can use `env_var()` whether or not the user set them.
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,10 @@ def apply_defaults() -> None:
     """Set every ARREARS_* variable that the user left unset to its embedded default."""
     home = arrears_home()
     os.environ["ARREARS_HOME"] = str(home)
+    # dbt and dagster are console scripts beside this interpreter (the project's venv).
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     os.environ.setdefault("ARREARS_SOURCE_URL", f"sqlite:///{simulator_dir(home) / 'core_banking.sqlite'}")
     os.environ.setdefault("ARREARS_PAYMENTS_DIR", str(simulator_dir(home) / "payments"))
     os.environ.setdefault("ARREARS_OPS_URL", f"sqlite:///{home / 'ops' / 'operations.sqlite'}")
