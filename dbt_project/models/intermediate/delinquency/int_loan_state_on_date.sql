@@ -17,28 +17,34 @@ loans as (
     where disbursed_on <= {{ D }}
 ),
 
--- ledger rows known on D (section 1)
-known as (
+-- ledger rows known on D (section 1), aggregated per loan once. A reversal counts only when
+-- the repayment it undoes also counts on D. Reversals are few: materialised first so the join
+-- to the ledger builds its hash table on them.
+reversals_known as materialized (
     select txn_id, loan_id, txn_type, amount, coalesce(principal_portion, 0) as principal_portion,
            value_date, reverses_txn_id
     from {{ ref('stg_core_banking__loan_transactions') }}
-    where value_date <= {{ D }}
+    where txn_type = 'reversal'
+      and value_date <= {{ D }}
       and booked_on <= {{ D }}
 ),
 
--- a reversal counts only when the repayment it undoes also counts on D
 counted as (
-    select loan_id, txn_type, amount, principal_portion, value_date
-    from known
-    where txn_type <> 'reversal'
+    select loan_id, txn_type, amount, coalesce(principal_portion, 0) as principal_portion, value_date
+    from {{ ref('stg_core_banking__loan_transactions') }}
+    where value_date <= {{ D }}
+      and booked_on <= {{ D }}
+      and txn_type <> 'reversal'
     union all
     select r.loan_id, r.txn_type, r.amount, r.principal_portion, r.value_date
-    from known as r
-    inner join known as undone on undone.txn_id = r.reverses_txn_id
-    where r.txn_type = 'reversal'
+    from reversals_known as r
+    inner join {{ ref('stg_core_banking__loan_transactions') }} as undone
+        on undone.txn_id = r.reverses_txn_id
+    where undone.value_date <= {{ D }}
+      and undone.booked_on <= {{ D }}
 ),
 
-ledger as (
+ledger as materialized (
     select
         loan_id,
         sum(case when txn_type in ('repayment', 'waiver') then amount
@@ -52,7 +58,23 @@ ledger as (
     group by loan_id
 ),
 
-base as (
+schedule_state as (
+    select
+        s.loan_id,
+        min(case when s.due_date < {{ D }} and s.cum_due - coalesce(g.paid, 0) > p.paid_tolerance
+                 then s.due_date end) as earliest_unpaid_past_due_date,
+        count(case when s.due_date < {{ D }} and s.cum_due - coalesce(g.paid, 0) > p.paid_tolerance
+                   then 1 end) as missed_installments,
+        coalesce(sum(case when s.due_date < {{ D }} then s.due_amount end), 0) as past_due_total,
+        coalesce(bool_or(s.installment_order = 1 and s.cum_due - coalesce(g.paid, 0) > p.paid_tolerance), false)
+            as first_installment_unpaid
+    from {{ ref('int_installments_cumulated') }} as s
+    left join ledger as g on g.loan_id = s.loan_id
+    cross join params as p
+    group by s.loan_id
+),
+
+book as (
     select
         l.*,
         coalesce(g.paid, 0) as paid,
@@ -62,40 +84,6 @@ base as (
              then l.status_changed_on end as status_left_on
     from loans as l
     left join ledger as g on g.loan_id = l.loan_id
-),
-
-schedule_state as (
-    select
-        s.loan_id,
-        min(case when s.due_date < {{ D }} and s.cum_due - b.paid > p.paid_tolerance then s.due_date end)
-            as earliest_unpaid_past_due_date,
-        count(case when s.due_date < {{ D }} and s.cum_due - b.paid > p.paid_tolerance then 1 end)
-            as missed_installments,
-        coalesce(sum(case when s.due_date < {{ D }} then s.due_amount end), 0) as past_due_total,
-        coalesce(bool_or(s.installment_order = 1 and s.cum_due - b.paid > p.paid_tolerance), false)
-            as first_installment_unpaid
-    from {{ ref('int_installments_cumulated') }} as s
-    inner join base as b on b.loan_id = s.loan_id
-    cross join params as p
-    group by s.loan_id
-),
-
-book as (
-    select
-        b.*,
-        case
-            when b.first_write_off_on is not null
-                 and (b.status_left_on is null or b.first_write_off_on <= b.status_left_on)
-                then b.first_write_off_on
-            else b.status_left_on
-        end as left_book_on,
-        case
-            when b.first_write_off_on is not null
-                 and (b.status_left_on is null or b.first_write_off_on <= b.status_left_on)
-                then 'written_off'
-            when b.status_left_on is not null then b.status
-        end as left_book_as
-    from base as b
 )
 
 select
@@ -106,9 +94,16 @@ select
     b.channel,
     b.principal,
     b.disbursed_on,
-    b.left_book_on is null as is_on_book,
-    b.left_book_on,
-    b.left_book_as,
+    -- leaves the book: first write_off row known on D, or settled / written_off status from
+    -- status_changed_on <= D, whichever first (a tie goes to the write_off row)
+    b.first_write_off_on is null and b.status_left_on is null as is_on_book,
+    case when b.first_write_off_on is not null
+              and (b.status_left_on is null or b.first_write_off_on <= b.status_left_on)
+         then b.first_write_off_on else b.status_left_on end as left_book_on,
+    case when b.first_write_off_on is not null
+              and (b.status_left_on is null or b.first_write_off_on <= b.status_left_on)
+         then 'written_off'
+         when b.status_left_on is not null then b.status end as left_book_as,
     cast(b.paid as decimal(18, 2)) as paid_amount,
     cast(b.principal - b.principal_reduction as decimal(18, 2)) as outstanding_principal,
     cast(case when coalesce(s.past_due_total, 0) - b.paid > p.paid_tolerance
