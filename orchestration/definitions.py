@@ -9,16 +9,18 @@ settings.apply_defaults()
 
 from .dbt import arrears_dbt_models, arrears_dbt_project  # noqa: E402
 from .extract.assets import core_banking_raw, gateway_settlements_raw  # noqa: E402
+from .ml import ml_asset_defs, ml_checks, ml_jobs, ml_schedules  # noqa: E402
 from .publish.assets import bi_marts  # noqa: E402
 from .quality.checks import quality_checks  # noqa: E402
+from .reporting import reporting_assets, reporting_checks  # noqa: E402
 from .resources import ArrearsHome, CoreBankingSource, SettlementLanding, Warehouse  # noqa: E402
 from .schedules import arrears_daily, daily_schedule  # noqa: E402
 
 defs = dg.Definitions(
-    assets=[core_banking_raw, gateway_settlements_raw, arrears_dbt_models, bi_marts],
-    asset_checks=quality_checks,
-    jobs=[arrears_daily],
-    schedules=[daily_schedule],
+    assets=[core_banking_raw, gateway_settlements_raw, arrears_dbt_models, bi_marts, *reporting_assets, *ml_asset_defs],
+    asset_checks=[*quality_checks, *reporting_checks, *ml_checks],
+    jobs=[arrears_daily, *ml_jobs],
+    schedules=[daily_schedule, *ml_schedules],
     resources={
         "warehouse": Warehouse(path=dg.EnvVar("ARREARS_WAREHOUSE")),
         "core_banking": CoreBankingSource(url=dg.EnvVar("ARREARS_SOURCE_URL")),

@@ -6,7 +6,8 @@ from .partitions import business_dates
 
 arrears_daily = dg.define_asset_job(
     "arrears_daily",
-    selection=dg.AssetSelection.all(),
+    # Retraining has its own weekly job; the daily run only scores.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ml_training"),
     partitions_def=business_dates,
     # One DuckDB warehouse file: steps run one after another in one process.
     executor_def=dg.in_process_executor,
