@@ -1,0 +1,71 @@
+"""The daily job end to end through Dagster on a small simulated book."""
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from orchestration import settings
+from orchestration.simulator import simulate
+
+BOOK = {"loans": 600, "start": date(2025, 1, 1), "end": date(2025, 6, 30), "seed": 11}
+
+
+def _simulate(home: Path, until: str):
+    simulate(home / "source", until=date.fromisoformat(until), **BOOK)
+
+
+def _run(dates):
+    from orchestration.cli import run_dates
+
+    run_dates(dates)
+
+
+def _bi_rows(home: Path, sql: str, params=()):
+    with duckdb.connect(str(home / "bi" / "arrears.duckdb"), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+FCT_ROWS = """SELECT loan_id, customer_key, dpd, bucket, missed_installments, overdue_amount, outstanding_principal,
+                     severity, five_category, flag_missed_2plus, flag_large_overdue, flag_failed_debits,
+                     flag_first_payment_default
+              FROM marts.fct_loan_delinquency_daily WHERE as_of_date = ? ORDER BY loan_id"""
+PORTFOLIO_ROWS = """SELECT * FROM marts.mart_portfolio_daily WHERE as_of_date = ?
+                    ORDER BY segment_type, segment_value"""
+
+
+def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_home):
+    _simulate(arrears_home, until="2025-05-20")
+    _run(["2025-05-19", "2025-05-20"])
+    before = _bi_rows(arrears_home, FCT_ROWS, ["2025-05-20"])
+    portfolio_before = _bi_rows(arrears_home, PORTFOLIO_ROWS, ["2025-05-20"])
+    assert len(before) > 200
+    assert {r[3] for r in before} >= {"M0", "M1"}
+
+    # Six more weeks arrive in the source (back-dated bookings, late files, settlements, write-offs) ...
+    _simulate(arrears_home, until="2025-06-30")
+    _run(["2025-06-30", "2025-05-20"])
+    # ... and re-processing 2025-05-20 gives exactly the rows it gave before.
+    assert _bi_rows(arrears_home, FCT_ROWS, ["2025-05-20"]) == before
+    assert _bi_rows(arrears_home, PORTFOLIO_ROWS, ["2025-05-20"]) == portfolio_before
+    assert _bi_rows(arrears_home, "SELECT DISTINCT as_of_date::VARCHAR FROM marts.fct_loan_delinquency_daily ORDER BY 1") == [
+        ("2025-05-19",), ("2025-05-20",), ("2025-06-30",)]
+    # runs are recorded in the persistent Dagster instance under ARREARS_HOME
+    runs = list((arrears_home / "dagster").rglob("runs.db")) or list((arrears_home / "dagster").rglob("*.db"))
+    assert runs, "no Dagster run storage under ARREARS_HOME"
+
+
+def test_structural_source_problem_fails_and_keeps_published_marts(arrears_home, capsys):
+    _simulate(arrears_home, until="2025-03-10")
+    _run(["2025-03-10"])
+    published = _bi_rows(arrears_home, "SELECT count(*) FROM marts.fct_loan_delinquency_daily")
+    engine = sa.create_engine(f"sqlite:///{arrears_home / 'source' / 'core_banking.sqlite'}")
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE loan_transactions DROP COLUMN value_date")
+    with pytest.raises(SystemExit):
+        _run(["2025-03-11"])
+    assert "core-banking table 'loan_transactions' is missing column(s) value_date" in capsys.readouterr().err
+    assert _bi_rows(arrears_home, "SELECT count(*) FROM marts.fct_loan_delinquency_daily") == published
+    assert settings.bi_path().exists()
