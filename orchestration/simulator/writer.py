@@ -138,7 +138,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         rows["pay_id"].append(np.full(cnt, None, dtype=object) if pay_id is None else pay_id)
 
     zero = lambda c: np.zeros(c, np.int64)  # noqa: E731
-    add(np.arange(n), "disbursement", L["principal"], zero(n), zero(n), L["disbursed"], L["disbursed"], dsec + 60)
+    add(np.arange(n), "disbursement", L["principal"], L["principal"], zero(n), L["disbursed"], L["disbursed"], dsec + 60)
     pay_ids = np.where(P["gateway"], np.char.add("PAY", np.char.zfill(np.arange(1, m + 1).astype(str), 9)), None)
     pay_row0 = sum(len(x) for x in rows["loan"])
     add(P["loan"], "repayment", P["amt"], P["prin"], P["intr"], P["day"], P["day"] + P["lag"], P["hour"],
