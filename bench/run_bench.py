@@ -1,0 +1,148 @@
+"""Benchmarks at 100k and 1M loans: `python bench/run_bench.py --sizes 100000 1000000`.
+
+For each size: simulate 15 months, run the first full load for the day before the
+last (through Dagster), advance the source by one day, run the daily job for the
+last day (through Dagster) and time each step, time the DPD/bucket SQL on its own
+against the pandas baseline, then retraining and scoring when the ML assets exist.
+Prints a table and writes bench/results/bench.json. Peak memory is the peak RSS of
+the process that ran the step (dbt's own process included for dbt steps).
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+START, END = date(2025, 1, 1), date(2026, 3, 31)
+
+
+def _child(code: str, env: dict) -> dict:
+    """Run Python code in a fresh process; returns its JSON result, wall time and peak RSS
+    (the largest process of the step: the Python process or a dbt process it waited for)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=err, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(err.read()[-4000:])
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result.update(wall_s=round(wall, 2), peak_rss_mb=round(usage.ru_maxrss / 1024, 1))
+    return result
+
+
+RUN_DAY = """
+import json, sys
+from orchestration.cli import _prepare_instance
+_prepare_instance()
+from dagster import DagsterInstance
+from orchestration.definitions import defs
+job = defs.resolve_job_def(sys.argv[1] if len(sys.argv) > 1 else "arrears_daily")
+with DagsterInstance.get() as instance:
+    r = job.execute_in_process(partition_key="{day}", instance=instance,
+                               run_config={{"loggers": {{"console": {{"config": {{"log_level": "ERROR"}}}}}}}})
+    steps = {{}}
+    for e in instance.all_logs(r.run_id):
+        ev = e.dagster_event
+        if ev and ev.event_type_value == "STEP_SUCCESS":
+            steps[ev.step_key] = round(ev.event_specific_data.duration_ms / 1000, 2)
+print(json.dumps({{"success": r.success, "steps": steps}}))
+"""
+
+DPD_STEP = """
+import json, subprocess, sys, time, duckdb, os
+from pathlib import Path
+sys.path.insert(0, "bench")
+from baseline_dpd import load_raw, loan_state
+day = "{day}"
+target = Path(os.environ["ARREARS_HOME"]) / "bench_target"
+subprocess.run([str(Path(sys.executable).parent / "dbt"), "compile", "--select", "int_loan_state_on_date",
+                "--vars", json.dumps({{"business_date": day}}), "--project-dir", "dbt_project", "--profiles-dir",
+                "dbt_project", "--target-path", str(target), "--quiet"], check=True, capture_output=True)
+sql = next(target.rglob("int_loan_state_on_date.sql")).read_text()
+con = duckdb.connect(os.environ["ARREARS_WAREHOUSE"])
+best = 1e9
+for _ in range(3):
+    t = time.perf_counter()
+    con.execute("CREATE OR REPLACE TEMP TABLE s AS " + sql)
+    con.execute('''CREATE OR REPLACE TEMP TABLE b AS SELECT s.loan_id, s.dpd, k.bucket FROM s
+                   JOIN staging.delinquency_buckets k ON s.dpd >= k.dpd_from AND (k.dpd_to IS NULL OR s.dpd <= k.dpd_to)
+                   WHERE s.is_on_book''')
+    best = min(best, time.perf_counter() - t)
+rows = con.execute("SELECT count(*) FROM b").fetchone()[0]
+raw = load_raw(con)
+con.close()
+t = time.perf_counter()
+base = loan_state(raw, __import__("datetime").date.fromisoformat(day))
+pandas_s = time.perf_counter() - t
+print(json.dumps({{"dpd_sql_s": round(best, 3), "rows": rows, "pandas_s": round(pandas_s, 2), "pandas_rows": len(base)}}))
+"""
+
+
+def bench_size(n: int, home: Path, skip_baseline: bool) -> dict:
+    env = {**os.environ, "ARREARS_HOME": str(home)}
+    for k in ("ARREARS_SOURCE_URL", "ARREARS_PAYMENTS_DIR", "ARREARS_OPS_URL", "ARREARS_WAREHOUSE", "DAGSTER_HOME"):
+        env.pop(k, None)
+    env["ARREARS_WAREHOUSE"] = str(home / "warehouse" / "arrears.duckdb")
+    res = {"loans": n}
+    day_before = date.fromordinal(END.toordinal() - 1).isoformat()
+    sim = f"""
+import json
+from datetime import date
+from pathlib import Path
+from orchestration.simulator import simulate
+print(json.dumps(simulate(Path("{home}/source"), {n}, date(2025, 1, 1), date(2026, 3, 31), 7, until=date.fromisoformat("{{u}}"))))
+"""
+    res["simulate_15_months"] = _child(sim.replace("{u}", day_before), env)
+    res["first_full_load"] = _child(RUN_DAY.format(day=day_before), env)
+    res["advance_source_one_day"] = _child(sim.replace("{u}", END.isoformat()), env)
+    res["daily_run"] = _child(RUN_DAY.format(day=END.isoformat()), env)
+    if not skip_baseline:
+        res["dpd_step"] = _child(DPD_STEP.format(day=END.isoformat()), env)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--home", default="/tmp/arrears-bench")
+    ap.add_argument("--skip-baseline", action="store_true")
+    args = ap.parse_args()
+    results = []
+    for n in args.sizes:
+        home = Path(args.home) / f"n{n}"
+        subprocess.run(["rm", "-rf", str(home)], check=True)
+        r = bench_size(n, home, args.skip_baseline)
+        results.append(r)
+        print(json.dumps(r, indent=1), flush=True)
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=1))
+    print(f"\n{'step':34} " + " ".join(f"{r['loans']:>22,}" for r in results))
+    for step in ("simulate_15_months", "first_full_load", "advance_source_one_day", "daily_run"):
+        print(f"{step:34} " + " ".join(f"{r[step]['wall_s']:>9.1f} s {r[step]['peak_rss_mb']:>7.0f} MB" for r in results))
+    steps = sorted({k for r in results for k in r["daily_run"]["steps"]})
+    for s in steps:
+        print(f"  daily: {s[:30]:30} " + " ".join(f"{r['daily_run']['steps'].get(s, float('nan')):>9.2f} s{'':11}"
+                                                  for r in results))
+    for r in results:
+        if "dpd_step" in r:
+            d = r["dpd_step"]
+            print(f"DPD+bucket SQL for one date, {r['loans']:,} loans: {d['dpd_sql_s']:.3f} s; pandas baseline "
+                  f"{d['pandas_s']:.1f} s; ratio {d['pandas_s'] / d['dpd_sql_s']:.0f}x")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        print(f"daily-run scaling {a['loans']:,} -> {b['loans']:,}: "
+              f"{b['daily_run']['wall_s'] / a['daily_run']['wall_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
