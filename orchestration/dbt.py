@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from .faults import crash_point
 from .partitions import business_dates
 from .resources import Warehouse
 from .settings import DBT_PROJECT_DIR
@@ -65,7 +66,12 @@ def dbt_build_args(business_date: str) -> list[str]:
     partitions_def=business_dates,
 )
 def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    events = list(dbt.cli(dbt_build_args(context.partition_key), context=context).stream())
+    invocation = dbt.cli(dbt_build_args(context.partition_key), context=context)
+    events = []
+    for event in invocation.stream():
+        events.append(event)
+        if len(events) == 3:
+            crash_point("during_dbt")
     # dbt has exited and released the warehouse: add the day's row counts.
     with warehouse.connect() as con:
         for event in events:

@@ -20,6 +20,7 @@ from datetime import datetime
 import pyarrow as pa
 import sqlalchemy as sa
 
+from ..faults import crash_point
 from .load import LoadResult, load_batch
 from .schema import (
     COLLECTION_ACTIONS,
@@ -216,6 +217,8 @@ def extract_core_banking(con, source_url: str, business_date: str,
                 if new_wm:
                     con.execute("INSERT OR REPLACE INTO raw._watermarks VALUES (?, ?)", [spec.name, new_wm])
                 con.execute("COMMIT")
+                if spec is LOANS:
+                    crash_point("after_loans_loaded")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

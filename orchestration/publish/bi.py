@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from ..extract.load import q
+from ..faults import crash_point
 
 # Superseded Parquet files stay this long for readers still on an older catalog.
 GRACE_SECONDS = 24 * 3600
@@ -85,6 +86,7 @@ def publish(warehouse: duckdb.DuckDBPyConnection, bi_db: Path, business_date: st
                 con.execute(f"CREATE TABLE marts.{mart.name} ({ddl})")
         con.execute("CHECKPOINT")
     _fsync(tmp_db)
+    crash_point("before_catalog_swap")
     os.replace(tmp_db, bi_db)
     _collect_garbage(data_dir, set(files.values()))
     return rows
