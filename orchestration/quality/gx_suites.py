@@ -20,6 +20,7 @@ from ..settings import EXPECTATIONS_DIR
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
 
 
@@ -65,9 +66,10 @@ def build_suite(name: str) -> gx.ExpectationSuite:
 
 @cache
 def _context(gx_root: str | None):
-    if gx_root:
-        return gx.get_context(mode="file", project_root_dir=gx_root)
-    return gx.get_context(mode="ephemeral")
+    ctx = gx.get_context(mode="file", project_root_dir=gx_root) if gx_root else gx.get_context(mode="ephemeral")
+    # no progress bars in run logs
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return ctx
 
 
 def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
