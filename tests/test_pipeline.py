@@ -52,6 +52,7 @@ def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_ho
     assert _bi_rows(arrears_home, PORTFOLIO_ROWS, ["2025-05-20"]) == portfolio_before
     assert _bi_rows(arrears_home, "SELECT DISTINCT as_of_date::VARCHAR FROM marts.fct_loan_delinquency_daily ORDER BY 1") == [
         ("2025-05-19",), ("2025-05-20",), ("2025-06-30",)]
+    _assert_no_personal_data(arrears_home)
     # runs are recorded in the persistent Dagster instance under ARREARS_HOME
     runs = list((arrears_home / "dagster").rglob("runs.db")) or list((arrears_home / "dagster").rglob("*.db"))
     assert runs, "no Dagster run storage under ARREARS_HOME"
@@ -69,3 +70,26 @@ def test_structural_source_problem_fails_and_keeps_published_marts(arrears_home,
     assert "core-banking table 'loan_transactions' is missing column(s) value_date" in capsys.readouterr().err
     assert _bi_rows(arrears_home, "SELECT count(*) FROM marts.fct_loan_delinquency_daily") == published
     assert settings.bi_path().exists()
+
+
+def _assert_no_personal_data(home: Path):
+    """No value in any column of bi/arrears.duckdb looks like a phone, national ID, email or a source name."""
+    import re
+    import sqlite3
+
+    src = sqlite3.connect(home / "source" / "core_banking.sqlite")
+    names = {r[0] for r in src.execute("SELECT full_name FROM customers")}
+    ids = {r[0] for r in src.execute("SELECT customer_id FROM customers")}
+    src.close()
+    patterns = [re.compile(r"^1[3-9]\d{9}$"), re.compile(r"^\d{17}[\dX]$"), re.compile(r"@")]
+    with duckdb.connect(str(home / "bi" / "arrears.duckdb"), read_only=True) as con:
+        columns = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                              "WHERE table_schema = 'marts'").fetchall()
+        assert len(columns) > 20
+        for schema, table, column in columns:
+            values = {str(r[0]) for r in con.execute(f"SELECT DISTINCT {column} FROM {schema}.{table}").fetchall()
+                      if r[0] is not None}
+            assert not values & names, (table, column)
+            assert not values & ids, (table, column)
+            for p in patterns:
+                assert not any(p.search(v) for v in values), (table, column, p.pattern)

@@ -82,7 +82,7 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     age = c_age[cust]
     income = np.where(c_income_missing[cust], 6000.0, c_income[cust])
     burden = principal / 100 / term / np.maximum(income, 500)
-    base_logit = (-3.6 + EMPLOYMENT_RISK[c_employment[cust]] + CHANNEL_RISK[channel] + PROVINCE_RISK[c_province[cust]]
+    base_logit = (-4.3 + EMPLOYMENT_RISK[c_employment[cust]] + CHANNEL_RISK[channel] + PROVINCE_RISK[c_province[cust]]
                   + 0.02 * np.abs(age - 40) - 0.012 * (age - 40) + 1.6 * np.minimum(burden, 1.5)
                   + 0.25 * (product == 0) + 0.75 * c_hidden[cust] + rng.normal(0, 0.35, n))
 
