@@ -1,5 +1,6 @@
 """Dagster resources: every location comes from the environment (settings.apply_defaults)."""
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,7 +16,7 @@ class Warehouse(dg.ConfigurableResource):
     @contextmanager
     def connect(self):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        con = duckdb.connect(self.path, config={"memory_limit": os.environ.get("ARREARS_DUCKDB_MEMORY", "3GB")})
         try:
             yield con
         finally:

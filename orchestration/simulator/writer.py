@@ -274,9 +274,15 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
 
 # ---- writing the source as of a day --------------------------------------------------------
 
-def _rows(table: dict, cols: list[str], mask) -> list[tuple]:
-    arrays = [np.asarray(table[c], dtype=object)[mask] for c in cols]
-    return list(zip(*[a.tolist() for a in arrays]))
+CHUNK = 200_000
+
+
+def _rows(table: dict, cols: list[str], mask):
+    """Rows of `table` where mask holds, as tuples, produced chunk by chunk to bound memory."""
+    idx = np.flatnonzero(mask)
+    for lo in range(0, len(idx), CHUNK):
+        part = idx[lo:lo + CHUNK]
+        yield from zip(*[np.asarray(table[c])[part].tolist() for c in cols])
 
 
 def _loan_status(loans: dict, until: int):
