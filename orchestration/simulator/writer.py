@@ -56,6 +56,30 @@ def _ts_str(days, seconds) -> np.ndarray:
     return np.char.replace(np.datetime_as_string(t.astype("datetime64[s]"), unit="s"), "T", " ")
 
 
+class Lazy:
+    """A text column formatted only when rows are written, chunk by chunk (keeps 1M-loan books in memory)."""
+
+    def __init__(self, fmt, *arrays):
+        self.fmt, self.arrays = fmt, arrays
+
+    def take(self, idx) -> list:
+        return self.fmt(*(a[idx] for a in self.arrays))
+
+
+def _ids(prefix: str, width: int):
+    return lambda nums: [f"{prefix}{v:0{width}d}" if v >= 0 else None for v in nums.tolist()]
+
+
+def _dates(days) -> list:
+    if not len(days):
+        return []
+    return [None if d < 0 else s for d, s in zip(days.tolist(), _date_str(np.maximum(days, 0)).tolist())]
+
+
+def _stamps(days, secs) -> list:
+    return _ts_str(days, secs).tolist() if len(days) else []
+
+
 def _money(cents) -> np.ndarray:
     return np.round(np.asarray(cents, np.int64) / 100.0, 2)
 
@@ -113,7 +137,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     live = S["due"] >= 0
     li, ki = np.nonzero(live)
     schedule = {
-        "loan_id": loan_ids[li], "installment_no": ki + 1, "due_date": _date_str(S["due"][li, ki]),
+        "loan_id": Lazy(_ids("L", 8), li + 1), "installment_no": ki + 1, "due_date": Lazy(_dates, S["due"][li, ki]),
         "principal_due": _money(S["p"][li, ki]), "interest_due": _money(S["i"][li, ki]),
         "fee_due": _money(S["f"][li, ki]), "_known": L["disbursed"][li],
     }
@@ -135,11 +159,11 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         rows["booked"].append(booked)
         rows["sec"].append(sec)
         rows["rev_of"].append(np.full(cnt, -1, np.int64) if rev_of is None else rev_of)
-        rows["pay_id"].append(np.full(cnt, None, dtype=object) if pay_id is None else pay_id)
+        rows["pay_id"].append(np.full(cnt, -1, np.int64) if pay_id is None else pay_id)
 
     zero = lambda c: np.zeros(c, np.int64)  # noqa: E731
     add(np.arange(n), "disbursement", L["principal"], L["principal"], zero(n), L["disbursed"], L["disbursed"], dsec + 60)
-    pay_ids = np.where(P["gateway"], np.char.add("PAY", np.char.zfill(np.arange(1, m + 1).astype(str), 9)), None)
+    pay_ids = np.where(P["gateway"], np.arange(1, m + 1), -1)  # PAY<n>; failed debits are DBT<n>, stored as -n
     pay_row0 = sum(len(x) for x in rows["loan"])
     add(P["loan"], "repayment", P["amt"], P["prin"], P["intr"], P["day"], P["day"] + P["lag"], P["hour"],
         pay_id=pay_ids)
@@ -168,16 +192,17 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     order = order[keep[order]]
     txn_no = np.empty(len(cat["loan"]), np.int64)
     txn_no[order] = np.arange(1, len(order) + 1)
-    txn_ids = np.char.add("T", np.char.zfill(txn_no.astype(str), 10)).astype(object)
     rev_of = cat["rev_of"]
     fee = np.zeros(len(order), np.int64)
     transactions = {
-        "txn_id": txn_ids[order], "loan_id": loan_ids[cat["loan"][order]], "txn_type": cat["type"][order],
+        "txn_id": Lazy(_ids("T", 10), txn_no[order]), "loan_id": Lazy(_ids("L", 8), cat["loan"][order] + 1),
+        "txn_type": cat["type"][order],
         "amount": _money(cat["amt"][order]), "principal_portion": _money(cat["prin"][order]),
         "interest_portion": _money(cat["intr"][order]), "fee_portion": _money(fee),
-        "value_date": _date_str(cat["value"][order]), "booked_at": _ts_str(cat["booked"][order], cat["sec"][order]),
-        "reverses_txn_id": np.where(rev_of[order] >= 0, txn_ids[np.maximum(rev_of[order], 0)], None),
-        "payment_id": cat["pay_id"][order], "_known": cat["booked"][order],
+        "value_date": Lazy(_dates, cat["value"][order]),
+        "booked_at": Lazy(_stamps, cat["booked"][order], cat["sec"][order]),
+        "reverses_txn_id": Lazy(_ids("T", 10), np.where(rev_of[order] >= 0, txn_no[np.maximum(rev_of[order], 0)], -1)),
+        "payment_id": Lazy(_ids("PAY", 9), cat["pay_id"][order]), "_known": cat["booked"][order],
     }
 
     # gateway: succeeded payments on their value date, refunds later, failed debits in arrears
@@ -206,7 +231,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     a_day = np.repeat(sp_from, len(attempts)) + np.tile(attempts, len(sp_loan))
     ok = (a_day < np.repeat(sp_to, len(attempts))) & (a_day <= end_day) & (rng.random(len(a_day)) < 0.8)
     a_loan, a_day = a_loan[ok], a_day[ok]
-    fid = np.char.add("DBT", np.char.zfill(np.arange(1, len(a_loan) + 1).astype(str), 9)).astype(object)
+    fid = -np.arange(1, len(a_loan) + 1)
     for arrays, vals in ((g_loan, a_loan), (g_pid, fid), (g_amt, np.maximum(L["principal"][a_loan] // L["term"][a_loan], 100)),
                          (g_status, np.full(len(a_loan), "failed", dtype=object)),
                          (g_channel, np.full(len(a_loan), "bank_card_debit", dtype=object)),
@@ -247,27 +272,21 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
               np.where(u < p_contact, "dispute",
               np.where(u < p_contact + 0.05, "wrong_number", "no_answer")))))).astype(object)
     ptp = outcome == "promise_to_pay"
-    agent = np.where(is_person, np.char.add("AG", np.char.zfill(rng.integers(1, 41, len(c_loan)).astype(str), 3)),
-                     None)
+    agent = np.where(is_person, rng.integers(1, 41, len(c_loan)), -1)
     c_sec = hour * 3600 + rng.integers(0, 3600, len(c_loan))
     ao = np.lexsort((c_sec, c_day))
     promised = np.where(ptp, np.maximum(L["principal"][c_loan] // L["term"][c_loan], 100), 0)
     actions = {
-        "action_id": np.char.add("A", np.char.zfill(np.arange(1, len(ao) + 1).astype(str), 9)),
-        "loan_id": loan_ids[c_loan[ao]], "action_at": _ts_str(c_day[ao], c_sec[ao]), "channel": c_kind[ao],
-        "agent_id": agent[ao], "outcome": outcome[ao],
+        "action_id": Lazy(_ids("A", 9), np.arange(1, len(ao) + 1)),
+        "loan_id": Lazy(_ids("L", 8), c_loan[ao] + 1), "action_at": Lazy(_stamps, c_day[ao], c_sec[ao]),
+        "channel": c_kind[ao], "agent_id": Lazy(_ids("AG", 3), agent[ao]), "outcome": outcome[ao],
         "promised_amount": np.where(ptp[ao], _money(promised[ao]), None),
-        "promised_date": np.where(ptp[ao], _date_str(c_day[ao] + rng.integers(1, 8, len(ao))), None),
+        "promised_date": Lazy(_dates, np.where(ptp[ao], c_day[ao] + rng.integers(1, 8, len(ao)), -1)),
         "_known": c_day[ao],
     }
-    gateway = {
-        "payment_id": G["pid"], "loan_id": loan_ids[G["loan"]], "amount": _money(G["amt"]),
-        "status": G["status"], "channel": G["channel"],
-        "initiated_at": _ts_str(G["init"] // 86400, G["init"] % 86400),
-        "settled_at": np.where(G["settled"] >= 0, _ts_str(np.maximum(G["settled"], 0) // 86400,
-                                                          np.maximum(G["settled"], 0) % 86400), None),
-        "failure_reason": G["reason"], "_day": G["day"],
-    }
+    gateway = {"pid": G["pid"], "loan": G["loan"], "amount": _money(G["amt"]), "status": G["status"],
+               "channel": G["channel"], "init": G["init"], "settled": G["settled"], "reason": G["reason"],
+               "_day": G["day"]}
     return {"customers": customers, "loans": loans, "schedule": schedule, "transactions": transactions,
             "actions": actions, "gateway": gateway}
 
@@ -282,7 +301,8 @@ def _rows(table: dict, cols: list[str], mask):
     idx = np.flatnonzero(mask)
     for lo in range(0, len(idx), CHUNK):
         part = idx[lo:lo + CHUNK]
-        yield from zip(*[np.asarray(table[c])[part].tolist() for c in cols])
+        yield from zip(*[table[c].take(part) if isinstance(table[c], Lazy) else np.asarray(table[c])[part].tolist()
+                         for c in cols])
 
 
 def _loan_status(loans: dict, until: int):
@@ -307,10 +327,7 @@ def _settlement_files(gw: dict, start: int, until: int, end: int) -> dict[str, b
     days = np.arange(start, min(until, end) + 1)
     late_day = start + 40
     redelivered_day = start + 55
-    order = np.argsort(gw["_day"], kind="stable")
-    d_sorted = gw["_day"][order]
-    cols = ["payment_id", "loan_id", "amount", "status", "channel", "initiated_at", "settled_at", "failure_reason"]
-    text = {c: np.asarray(gw[c], dtype=object)[order] for c in cols}
+    d_sorted = gw["_day"]  # rows are sorted by day
     files = {}
     for d in days:
         if d == late_day and until < d + 3:
@@ -319,11 +336,15 @@ def _settlement_files(gw: dict, start: int, until: int, end: int) -> dict[str, b
         if d == redelivered_day and until == d and hi > lo:
             hi -= 1  # first delivery misses its last line
         lines = [SETTLEMENT_HEADER]
-        for i in range(lo, hi):
-            amount = f"{text['amount'][i]:.2f}"
-            lines.append(",".join([text["payment_id"][i], text["loan_id"][i], amount, "CNY", text["status"][i],
-                                   text["channel"][i], text["initiated_at"][i], text["settled_at"][i] or "",
-                                   text["failure_reason"][i] or ""]) + "\n")
+        sl = slice(lo, hi)
+        pids = [f"PAY{v:09d}" if v > 0 else f"DBT{-v:09d}" for v in gw["pid"][sl].tolist()]
+        init = _stamps(gw["init"][sl] // 86400, gw["init"][sl] % 86400)
+        settled = gw["settled"][sl]
+        settled_text = _stamps(np.maximum(settled, 0) // 86400, np.maximum(settled, 0) % 86400)
+        for j, i in enumerate(range(lo, hi)):
+            lines.append(",".join([pids[j], f"L{gw['loan'][i] + 1:08d}", f"{gw['amount'][i]:.2f}", "CNY",
+                                   gw["status"][i], gw["channel"][i], init[j],
+                                   settled_text[j] if settled[j] >= 0 else "", gw["reason"][i] or ""]) + "\n")
         files[f"settlement_{_date_str([d])[0]}.csv"] = "".join(lines).encode("utf-8")
     return files
 
