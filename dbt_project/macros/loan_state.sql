@@ -78,6 +78,8 @@ schedule_state as (
     inner join loans as l on l.loan_id = s.loan_id
     left join ledger as g on g.loan_id = s.loan_id and g.as_of_date = l.as_of_date
     cross join params as p
+    -- installments not yet due cannot be late; installment 1 is kept for the first-payment flag
+    where s.due_date < l.as_of_date or s.installment_order = 1
     group by l.as_of_date, s.loan_id
 ),
 
