@@ -54,7 +54,13 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     n = n_loans
     # --- customers -------------------------------------------------------------------------
     n_cust = max(1, int(n * 0.85))
-    cust_of_loan = np.concatenate([np.arange(min(n, n_cust)), rng.integers(0, n_cust, max(0, n - n_cust))])
+    cust_of_loan = rng.permutation(
+        np.concatenate([np.arange(min(n, n_cust)), rng.integers(0, n_cust, max(0, n - n_cust))]))
+    # number customers in the order they first borrow (loans are numbered in disbursement order)
+    _, first_idx = np.unique(cust_of_loan, return_index=True)
+    renumber = np.empty(n_cust, np.int64)
+    renumber[np.argsort(first_idx)] = np.arange(n_cust)
+    cust_of_loan = renumber[cust_of_loan]
     c_age = rng.integers(20, 66, n_cust)
     c_employment = rng.choice(len(EMPLOYMENT), n_cust, p=EMPLOYMENT_P)
     c_employment[c_age >= 60] = np.where(rng.random((c_age >= 60).sum()) < 0.6, 3, c_employment[c_age >= 60])
@@ -111,115 +117,145 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     cum_principal = np.cumsum(p_due, axis=1)
 
     # --- behaviour, installment by installment ------------------------------------------------
+    cum_fee = np.cumsum(f_due, axis=1)
+    cum_nonprin = cum_due - cum_principal
+    rows_n = np.arange(n)
     state = np.zeros(n, np.int64)  # 0 good, 1 stressed, 2 defaulted, 3 closed
-    paid = np.zeros(n, np.int64)  # cents applied so far (repayments + waivers)
+    paid = np.zeros(n, np.int64)  # cents applied so far (repayments + waivers), oldest installment first
+    att_prin = np.zeros(n, np.int64)  # principal / fee attributed to ledger rows so far
+    att_fee = np.zeros(n, np.int64)
     last_pay = disbursed.copy()
-    first_default_due = np.full(n, -1, np.int64)
     closed_on = np.full(n, -1, np.int64)
     closed_as = np.zeros(n, np.int64)  # 1 settled, 2 written off
-    pay_loan, pay_day, pay_amt, pay_prin, pay_int = [], [], [], [], []
-    wav_loan, wav_day, wav_amt = [], [], []
-    late_spell = []  # (loan, from_day, to_day) delinquency spells, for actions and failed debits
+    prepaid = np.zeros(n, bool)
+    pay_cols = {c: [] for c in ("loan", "day", "amt", "prin", "intr", "fee", "spell")}
+    wav_cols = {c: [] for c in ("loan", "day", "amt", "intr", "fee")}
+    # delinquency spells (loan, first unpaid due day, end day, paying day or -1, amount paid then, overdue at start)
+    spell_cols = {c: [] for c in ("loan", "start", "stop", "pay_day", "pay_amt", "overdue", "kind")}
+    n_spells = [0]
 
-    def principal_covered(loans, cum_paid):
-        """Principal portion covered when `cum_paid` cents have been applied oldest first."""
+    def covered(loans, cum_paid):
+        """(fee, principal) covered when `cum_paid` cents are applied oldest installment first,
+        fee then interest then principal within an installment."""
         cd = cum_due[loans]
         j = (cd <= cum_paid[:, None]).sum(axis=1)  # installments fully paid
         jj = np.minimum(j, kmax - 1)
-        prev_cum = np.where(j > 0, cd[np.arange(len(loans)), np.maximum(j - 1, 0)], 0)
-        prev_prin = np.where(j > 0, cum_principal[loans, np.maximum(j - 1, 0)], 0)
-        into = cum_paid - prev_cum - f_due[loans, jj] - i_due[loans, jj]
-        part = np.clip(into, 0, p_due[loans, jj])
-        return np.where(j >= term[loans], principal[loans], prev_prin + part)
+        jm = np.maximum(j - 1, 0)
+        prev_cum = np.where(j > 0, cd[np.arange(len(loans)), jm], 0)
+        prev_prin = np.where(j > 0, cum_principal[loans, jm], 0)
+        prev_fee = np.where(j > 0, cum_fee[loans, jm], 0)
+        into = cum_paid - prev_cum
+        fee_part = np.clip(into, 0, f_due[loans, jj])
+        prin_part = np.clip(into - f_due[loans, jj] - i_due[loans, jj], 0, p_due[loans, jj])
+        full = j >= term[loans]
+        return (np.where(full, cum_fee[loans, term[loans] - 1], prev_fee + fee_part),
+                np.where(full, principal[loans], prev_prin + prin_part))
 
-    def pay(loans, day, amount, portion_principal=None):
+    def add_spell(loans, start_day, stop, pay_day, pay_amt, overdue, kind):
+        pay_cols_idx = np.arange(n_spells[0], n_spells[0] + len(loans))
+        n_spells[0] += len(loans)
+        for c, v in zip(spell_cols, (loans, start_day, stop, pay_day, pay_amt, overdue, np.full(len(loans), kind))):
+            spell_cols[c].append(np.asarray(v, np.int64))
+        return pay_cols_idx
+
+    def pay(loans, day, amount, spell=None, principal_portion=None):
         if len(loans) == 0:
             return
-        before = principal_covered(loans, paid[loans])
         paid[loans] += amount
-        after = principal_covered(loans, paid[loans])
-        prin = after - before if portion_principal is None else portion_principal
-        pay_loan.append(loans)
-        pay_day.append(day)
-        pay_amt.append(amount)
-        pay_prin.append(prin)
-        pay_int.append(amount - prin)
+        fee_t, prin_t = covered(loans, paid[loans])
+        if principal_portion is None:
+            prin = np.clip(prin_t - att_prin[loans], 0, amount)
+        else:
+            prin = principal_portion
+        fee_p = np.clip(fee_t - att_fee[loans], 0, amount - prin)
+        att_prin[loans] += prin
+        att_fee[loans] += fee_p
+        for c, v in zip(pay_cols, (loans, day, amount, prin, amount - prin - fee_p, fee_p,
+                                   np.full(len(loans), -1) if spell is None else spell)):
+            pay_cols[c].append(np.asarray(v, np.int64))
         last_pay[loans] = np.maximum(last_pay[loans], day)
 
-    months = lambda d: ((d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)) % 12)  # noqa: E731
+    month_of = lambda d: d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12  # noqa: E731
     for k in range(kmax):
         active = (k < term) & (state != 3) & (due[:, k] >= 0) & (due[:, k] <= end)
         idx = np.flatnonzero(active)
         if len(idx) == 0:
             continue
         d_k = due[idx, k]
-        # seasonal stress: Chinese New Year (Jan/Feb) and the summer
-        macro = np.where(np.isin(months(d_k), [0, 1]), 0.45, np.where(np.isin(months(d_k), [6, 7]), 0.15, 0.0))
+        # macro factor: stress around Chinese New Year (Jan/Feb), a milder summer bump
+        mo = month_of(d_k)
+        macro = np.where(np.isin(mo, [0, 1]), 0.45, np.where(np.isin(mo, [6, 7]), 0.15, 0.0))
         u = rng.random(len(idx))
         s = state[idx]
         p_stress = _sigmoid(base_logit[idx] + macro)
         to_stressed = (s == 0) & (u < p_stress)
         cure = (s == 1) & (u < 0.33)
-        default = (s == 1) & (u > 1 - _sigmoid(base_logit[idx] + 1.9))
+        default = (s == 1) & (u > 1 - _sigmoid(base_logit[idx] + 1.9 + macro))
         s = np.where(to_stressed, 1, s)
         s = np.where(cure, 0, s)
         s = np.where(default, 2, s)
         state[idx] = s
+        overdue_now = np.maximum(cum_due[idx, k] - paid[idx], 0)
 
-        # prepayment by good borrowers
-        pre = (s == 0) & (k >= 2) & (rng.random(len(idx)) < 0.018) & (k < term[idx] - 1)
+        # prepayment / early full settlement by good borrowers
+        pre = (s == 0) & (k >= 1) & (rng.random(len(idx)) < 0.02) & (k < term[idx] - 1)
         if pre.any():
             li = idx[pre]
-            day = due[li, k] - rng.integers(1, 20, len(li))
-            day = np.maximum(day, last_pay[li] + 1)
-            outstanding = principal[li] - principal_covered(li, paid[li])
-            interest_now = i_due[li, k]
-            pay(li, day, outstanding + interest_now + np.maximum(cum_due[li, k - 1] - paid[li], 0), outstanding)
+            day = np.maximum(due[li, k] - rng.integers(1, 20, len(li)), last_pay[li] + 1)
+            outstanding = principal[li] - att_prin[li]
+            nonprin = np.maximum(cum_nonprin[li, k] - (paid[li] - att_prin[li]), 0)
+            ok = day <= end
+            li, day = li[ok], day[ok]
+            pay(li, day, outstanding[ok] + nonprin[ok], principal_portion=outstanding[ok])
             paid[li] = cum_due[li, term[li] - 1]  # nothing further is due
             state[li] = 3
             closed_on[li] = day
             closed_as[li] = 1
+            prepaid[li] = True
 
         good = (s == 0) & ~pre
         li = idx[good]
         if len(li):
             offset = np.where(rng.random(len(li)) < 0.45, 0, -rng.integers(1, 6, len(li)))
-            late = rng.random(len(li)) < 0.09
+            late = rng.random(len(li)) < 0.08
             offset = np.where(late, rng.integers(1, 6, len(li)), offset)
             day = np.maximum(due[li, k] + offset, last_pay[li] + 1)
-            amount = cum_due[li, k] - paid[li]  # catches up any arrears too
+            amount = cum_due[li, k] - paid[li]  # catches up any arrears too (one payment, two installments)
             ok = (amount > 0) & (day <= end)
-            late_spell.append((li[late & ok], due[li[late & ok], k], day[late & ok]))
-            pay(li[ok], day[ok], amount[ok])
+            lt = late & ok
+            sp = np.full(len(li), -1)
+            sp[lt] = add_spell(li[lt], due[li[lt], k], day[lt], day[lt], amount[lt], overdue_now[good][lt], 0)
+            pay(li[ok], day[ok], amount[ok], spell=sp[ok])
         stressed = s == 1
         li = idx[stressed]
         if len(li):
             u2 = rng.random(len(li))
             late_full = u2 < 0.45
-            partial = (u2 >= 0.45) & (u2 < 0.72)
-            # missed: nothing this month
-            day = due[li, k] + rng.integers(6, 26, len(li))
-            day = np.maximum(day, last_pay[li] + 1)
-            amount = np.where(late_full, cum_due[li, k] - paid[li],
-                              np.round((cum_due[li, k] - paid[li]) * rng.uniform(0.3, 0.7, len(li))).astype(np.int64))
+            partial = (u2 >= 0.45) & (u2 < 0.72)  # the rest miss this month entirely
+            day = np.maximum(due[li, k] + rng.integers(6, 26, len(li)), last_pay[li] + 1)
+            owed = cum_due[li, k] - paid[li]
+            amount = np.where(late_full, owed, np.round(owed * rng.uniform(0.3, 0.7, len(li))).astype(np.int64))
             ok = (late_full | partial) & (amount > 0) & (day <= end)
-            spell_end = np.where(ok & late_full, day, np.minimum(due[li, k] + 35, end))
-            late_spell.append((li, due[li, k], spell_end))
-            pay(li[ok], day[ok], amount[ok])
-            # waivers of fees/interest for some struggling borrowers
+            stop = np.where(ok & late_full, day, np.minimum(due[li, k] + 30, end))
+            sp = add_spell(li, due[li, k], stop, np.where(ok, day, -1), np.where(ok, amount, 0),
+                           overdue_now[stressed], 1)
+            pay(li[ok], day[ok], amount[ok], spell=sp[ok])
+            # waivers of fees and interest for some struggling borrowers
             w = (rng.random(len(li)) < 0.06) & (due[li, k] + 20 <= end)
             if w.any():
                 wl = li[w]
-                wamt = np.maximum(100, np.round(i_due[wl, k] * rng.uniform(0.3, 1.0, len(wl)))).astype(np.int64)
-                wav_loan.append(wl)
-                wav_day.append(np.maximum(due[wl, k] + 20, last_pay[wl] + 1))
-                wav_amt.append(wamt)
-                paid[wl] += wamt
-        dflt = s == 2
+                wint = np.maximum(100, np.round(i_due[wl, k] * rng.uniform(0.3, 1.0, len(wl)))).astype(np.int64)
+                wfee = f_due[wl, k]
+                for c, v in zip(wav_cols, (wl, np.maximum(due[wl, k] + 20, last_pay[wl] + 1), wint + wfee, wint, wfee)):
+                    wav_cols[c].append(v)
+                paid[wl] += wint + wfee
+                att_fee[wl] += wfee
+        dflt = (s == 2) & (state[idx] == 2)
         li = idx[dflt]
-        if len(li):
-            first_default_due[li] = np.where(first_default_due[li] < 0, due[li, k], first_default_due[li])
-            late_spell.append((li, due[li, k], np.minimum(due[li, k] + 45, end)))
+        if len(li):  # the borrower stops paying; one long spell from the first default
+            first = default[dflt]
+            add_spell(li[first], due[li[first], k], np.full(first.sum(), end), np.full(first.sum(), -1),
+                      np.zeros(first.sum()), overdue_now[dflt][first], 2)
         # normal completion
         done = (k == term[idx] - 1) & (paid[idx] >= cum_due[idx, k]) & (state[idx] != 3)
         if done.any():
@@ -228,7 +264,7 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
             closed_on[li] = last_pay[li]
             closed_as[li] = 1
     # borrowers still in arrears when their term is over stop paying: they go to write-off
-    state[(state == 1) & (paid < cum_due[np.arange(n), term - 1] - 100)] = 2
+    state[(state == 1) & (paid < cum_due[rows_n, term - 1] - 100)] = 2
 
     # write-offs at about 180 dpd, then recoveries
     unpaid_first = np.full(n, -1, np.int64)
@@ -236,10 +272,10 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
         cand = (unpaid_first < 0) & (k < term) & (paid < cum_due[:, k] - 100) & (due[:, k] >= 0)
         unpaid_first[cand] = due[cand, k]
     wo = (state == 2) & (unpaid_first >= 0)
-    wo_day = unpaid_first + 180 + rng.integers(0, 12, n)
+    wo_day = unpaid_first + 180 + rng.integers(1, 12, n)
     wo &= wo_day <= end
     wo_loans = np.flatnonzero(wo)
-    wo_amount = principal[wo_loans] - principal_covered(wo_loans, paid[wo_loans])
+    wo_amount = principal[wo_loans] - att_prin[wo_loans]
     keep = wo_amount > 0
     wo_loans, wo_amount = wo_loans[keep], wo_amount[keep]
     closed_on[wo_loans] = wo_day[wo_loans]
@@ -251,27 +287,30 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     rec, rec_day, rec_amt = rec[rk], rec_day[rk], rec_amt[rk]
 
     # --- ledger ------------------------------------------------------------------------------
-    P = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in
-         dict(loan=pay_loan, day=pay_day, amt=pay_amt, prin=pay_prin, intr=pay_int).items()}
+    cat = lambda cols: {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in cols.items()}  # noqa: E731
+    P = cat(pay_cols)
     n_pay = len(P["loan"])
+    closing = (closed_as[P["loan"]] == 1) & (P["day"] == closed_on[P["loan"]])
     hour = rng.integers(8 * 3600, 22 * 3600, n_pay)
-    lag = np.where(rng.random(n_pay) < 0.03, rng.integers(1, 6, n_pay), np.where(rng.random(n_pay) < 0.05, 1, 0))
-    via_gateway = rng.random(n_pay) < 0.9
-    is_reversed = rng.random(n_pay) < 0.005
+    via_gateway = rng.random(n_pay) < 0.9  # the rest: counter and bank transfers booked by hand
+    back = rng.random(n_pay) < 0.03  # back-dated bookings; the gateway posts within two days
+    lag = np.where(back, np.where(via_gateway, rng.integers(1, 3, n_pay), rng.integers(1, 6, n_pay)), 0)
+    is_reversed = (rng.random(n_pay) < 0.005) & ~closing
     is_refund = is_reversed & via_gateway & (rng.random(n_pay) < 0.5)
-    W = {"loan": np.concatenate(wav_loan) if wav_loan else np.zeros(0, np.int64),
-         "day": np.concatenate(wav_day) if wav_day else np.zeros(0, np.int64),
-         "amt": np.concatenate(wav_amt) if wav_amt else np.zeros(0, np.int64)}
-    spells = ([np.concatenate([s[i] for s in late_spell]) for i in range(3)] if late_spell
-              else [np.zeros(0, np.int64)] * 3)
+    # the day a settled loan's status changes: when its last money is booked
+    status_day = closed_on.copy()
+    cl = np.flatnonzero(closing)
+    status_day[P["loan"][cl]] = P["day"][cl] + lag[cl]
+    S = cat(spell_cols)
     return dict(
         n=n, n_cust=n_cust, start=start, end=end, rng=rng,
         customers=dict(age=c_age, employment=c_employment, income=c_income, income_missing=c_income_missing,
                        province=c_province, province_missing=c_province_missing, dnc=c_dnc, best_hour=c_best_hour),
         loans=dict(cust=cust, disbursed=disbursed, channel=channel, product=product, term=term, rate=rate,
-                   principal=principal, closed_on=closed_on, closed_as=closed_as),
+                   principal=principal, closed_on=closed_on, closed_as=closed_as, status_day=status_day,
+                   prepaid=prepaid, unpaid_first=unpaid_first, installment=inst_due[:, 0]),
         schedule=dict(due=due, p=p_due, i=i_due, f=f_due),
         payments=dict(P, hour=hour, lag=lag, gateway=via_gateway, reversed=is_reversed, refund=is_refund),
-        waivers=W, writeoffs=dict(loan=wo_loans, day=closed_on[wo_loans], amt=wo_amount),
-        recoveries=dict(loan=rec, day=rec_day, amt=rec_amt), spells=spells,
+        waivers=cat(wav_cols), writeoffs=dict(loan=wo_loans, day=closed_on[wo_loans], amt=wo_amount),
+        recoveries=dict(loan=rec, day=rec_day, amt=rec_amt), spells=S,
     )

@@ -108,9 +108,11 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
                                     np.where(rng.random(n_cust) < 0.6,
                                              np.array(GIVEN)[rng.integers(0, len(GIVEN), n_cust)], "")))
     region = rng.integers(110000, 659999, n_cust).astype(str)
-    nid = np.char.add(np.char.add(np.char.add(region, np.char.replace(_date_str(birth), "-", "")),
-                                  np.char.zfill(rng.integers(0, 1000, n_cust).astype(str), 3)),
-                      np.array(list("0123456789X"))[rng.integers(0, 11, n_cust)])
+    body = np.char.add(np.char.add(region, np.char.replace(_date_str(birth), "-", "")),
+                       np.char.zfill(rng.integers(0, 1000, n_cust).astype(str), 3))
+    digits = body.astype("S17").view(np.uint8).reshape(-1, 17).astype(np.int64) - 48
+    weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])  # GB 11643 check character
+    nid = np.char.add(body, np.array(list("10X98765432"))[(digits @ weights) % 11])
     phone = np.char.add(np.char.add("1", rng.integers(3, 10, n_cust).astype(str)),
                         np.char.zfill(rng.integers(0, 10**9, n_cust).astype(str), 9))
     email = np.where(rng.random(n_cust) < 0.6, np.char.add(np.char.add("user", np.arange(1, n_cust + 1).astype(str)),
@@ -132,6 +134,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         "principal": _money(L["principal"]), "annual_rate": L["rate"], "term_months": L["term"],
         "disbursed_on": _date_str(L["disbursed"]), "channel": np.array(CHANNELS, dtype=object)[L["channel"]],
         "_known": L["disbursed"], "_dsec": dsec, "_closed_on": L["closed_on"], "_closed_as": L["closed_as"],
+        "_status_day": L["status_day"],
     }
     k = np.arange(S["due"].shape[1])
     live = S["due"] >= 0
@@ -146,46 +149,44 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     # ---- ledger and gateway ------------------------------------------------------------------
     P = b["payments"]
     m = len(P["loan"])
-    rows = {c: [] for c in ("loan", "type", "amt", "prin", "intr", "value", "booked", "sec", "rev_of", "pay_id")}
+    rows = {c: [] for c in ("loan", "type", "amt", "prin", "intr", "fee", "value", "booked", "sec", "rev_of", "pay_id")}
 
-    def add(loan, typ, amt, prin, intr, value, booked, sec, rev_of=None, pay_id=None):
+    def add(loan, typ, amt, prin, intr, fee, value, booked, sec, rev_of=None, pay_id=None):
         cnt = len(loan)
-        rows["loan"].append(loan)
-        rows["type"].append(np.full(cnt, typ, dtype=object))
-        rows["amt"].append(amt)
-        rows["prin"].append(prin)
-        rows["intr"].append(intr)
-        rows["value"].append(value)
-        rows["booked"].append(booked)
-        rows["sec"].append(sec)
-        rows["rev_of"].append(np.full(cnt, -1, np.int64) if rev_of is None else rev_of)
-        rows["pay_id"].append(np.full(cnt, -1, np.int64) if pay_id is None else pay_id)
+        for c, v in zip(rows, (loan, np.full(cnt, typ, dtype=object), amt, prin, intr, fee, value, booked, sec,
+                               np.full(cnt, -1, np.int64) if rev_of is None else rev_of,
+                               np.full(cnt, -1, np.int64) if pay_id is None else pay_id)):
+            rows[c].append(v)
 
     zero = lambda c: np.zeros(c, np.int64)  # noqa: E731
-    add(np.arange(n), "disbursement", L["principal"], L["principal"], zero(n), L["disbursed"], L["disbursed"], dsec + 60)
+    add(np.arange(n), "disbursement", L["principal"], L["principal"], zero(n), zero(n), L["disbursed"],
+        L["disbursed"], dsec + 60)
     pay_ids = np.where(P["gateway"], np.arange(1, m + 1), -1)  # PAY<n>; failed debits are DBT<n>, stored as -n
     pay_row0 = sum(len(x) for x in rows["loan"])
-    add(P["loan"], "repayment", P["amt"], P["prin"], P["intr"], P["day"], P["day"] + P["lag"], P["hour"],
+    add(P["loan"], "repayment", P["amt"], P["prin"], P["intr"], P["fee"], P["day"], P["day"] + P["lag"], P["hour"],
         pay_id=pay_ids)
     rv = np.flatnonzero(P["reversed"])
-    rev_day = P["day"][rv] + rng.integers(0, 4, len(rv))
-    # a reversal is booked no earlier than the repayment it undoes
-    rev_booked = np.maximum(rev_day, P["day"][rv] + P["lag"][rv])
-    add(P["loan"][rv], "reversal", P["amt"][rv], P["prin"][rv], P["intr"][rv], rev_day, rev_booked,
+    refund_rv = P["refund"][rv]
+    # a refund shows in a later day's settlement file; other reversals are booking errors found within days
+    rev_day = P["day"][rv] + np.where(refund_rv, rng.integers(1, 5, len(rv)), rng.integers(0, 4, len(rv)))
+    rev_booked = np.maximum(rev_day, P["day"][rv] + P["lag"][rv])  # booked no earlier than the repayment
+    add(P["loan"][rv], "reversal", P["amt"][rv], P["prin"][rv], P["intr"][rv], P["fee"][rv], rev_day, rev_booked,
         np.full(len(rv), 23 * 3600 + 1800), rev_of=pay_row0 + rv)
-    again = rev_booked + rng.integers(1, 4, len(rv))  # the borrower pays again after the reversal
-    add(P["loan"][rv], "repayment", P["amt"][rv], P["prin"][rv], P["intr"][rv], again, again,
-        rng.integers(10 * 3600, 20 * 3600, len(rv)))
+    again = rev_booked + rng.integers(1, 4, len(rv))  # most borrowers pay again (a corrected repayment)
+    ag = rng.random(len(rv)) < 0.8
+    add(P["loan"][rv][ag], "repayment", P["amt"][rv][ag], P["prin"][rv][ag], P["intr"][rv][ag], P["fee"][rv][ag],
+        again[ag], again[ag], rng.integers(10 * 3600, 20 * 3600, int(ag.sum())))
     W = b["waivers"]
-    add(W["loan"], "waiver", W["amt"], zero(len(W["loan"])), W["amt"], W["day"], W["day"],
+    add(W["loan"], "waiver", W["amt"], zero(len(W["loan"])), W["intr"], W["fee"], W["day"], W["day"],
         np.full(len(W["loan"]), 15 * 3600))
     WO = b["writeoffs"]
-    add(WO["loan"], "write_off", WO["amt"], WO["amt"], zero(len(WO["loan"])), WO["day"], WO["day"],
-        np.full(len(WO["loan"]), 17 * 3600))
+    add(WO["loan"], "write_off", WO["amt"], WO["amt"], zero(len(WO["loan"])), zero(len(WO["loan"])), WO["day"],
+        WO["day"], np.full(len(WO["loan"]), 17 * 3600))
     R = b["recoveries"]
-    add(R["loan"], "recovery", R["amt"], R["amt"], zero(len(R["loan"])), R["day"], R["day"],
+    add(R["loan"], "recovery", R["amt"], R["amt"], zero(len(R["loan"])), zero(len(R["loan"])), R["day"], R["day"],
         np.full(len(R["loan"]), 16 * 3600))
     cat = {c: np.concatenate(v) for c, v in rows.items()}
+    del rows
     end_day = _days(end)
     keep = cat["booked"] <= end_day
     order = np.lexsort((np.arange(len(cat["loan"])), cat["sec"], cat["booked"]))
@@ -193,95 +194,122 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     txn_no = np.empty(len(cat["loan"]), np.int64)
     txn_no[order] = np.arange(1, len(order) + 1)
     rev_of = cat["rev_of"]
-    fee = np.zeros(len(order), np.int64)
     transactions = {
-        "txn_id": Lazy(_ids("T", 10), txn_no[order]), "loan_id": Lazy(_ids("L", 8), cat["loan"][order] + 1),
+        "txn_id": Lazy(_ids("T", 9), txn_no[order]), "loan_id": Lazy(_ids("L", 8), cat["loan"][order] + 1),
         "txn_type": cat["type"][order],
         "amount": _money(cat["amt"][order]), "principal_portion": _money(cat["prin"][order]),
-        "interest_portion": _money(cat["intr"][order]), "fee_portion": _money(fee),
+        "interest_portion": _money(cat["intr"][order]), "fee_portion": _money(cat["fee"][order]),
         "value_date": Lazy(_dates, cat["value"][order]),
         "booked_at": Lazy(_stamps, cat["booked"][order], cat["sec"][order]),
-        "reverses_txn_id": Lazy(_ids("T", 10), np.where(rev_of[order] >= 0, txn_no[np.maximum(rev_of[order], 0)], -1)),
-        "payment_id": Lazy(_ids("PAY", 9), cat["pay_id"][order]), "_known": cat["booked"][order],
+        "reverses_txn_id": Lazy(_ids("T", 9), np.where(rev_of[order] >= 0, txn_no[np.maximum(rev_of[order], 0)], -1)),
+        "payment_id": Lazy(_ids("PAY", 8), cat["pay_id"][order]), "_known": cat["booked"][order],
     }
+    del cat
 
     # gateway: succeeded payments on their value date, refunds later, failed debits in arrears
-    g_loan, g_pid, g_amt, g_status, g_channel, g_day, g_init, g_settled, g_reason = [], [], [], [], [], [], [], [], []
-    gw = np.flatnonzero(P["gateway"])
-    init = np.maximum(P["hour"][gw] - rng.integers(600, 7200, len(gw)), 0)
-    chan = np.where(rng.random(len(gw)) < 0.5, "bank_card_debit",
-                    np.array(PAY_CHANNELS, dtype=object)[rng.integers(0, 4, len(gw))])
-    for arrays, vals in ((g_loan, P["loan"][gw]), (g_pid, pay_ids[gw]), (g_amt, P["amt"][gw]),
-                         (g_status, np.full(len(gw), "succeeded", dtype=object)), (g_channel, chan),
-                         (g_day, P["day"][gw]), (g_init, P["day"][gw] * 86400 + init),
-                         (g_settled, P["day"][gw] * 86400 + init + 900), (g_reason, np.full(len(gw), None, object))):
-        arrays.append(vals)
-    refund = np.flatnonzero(P["refund"])
-    rday = rev_day[np.searchsorted(rv, refund)]
-    rinit = P["day"][refund] * 86400 + np.maximum(P["hour"][refund] - 3600, 0)
-    for arrays, vals in ((g_loan, P["loan"][refund]), (g_pid, pay_ids[refund]), (g_amt, P["amt"][refund]),
-                         (g_status, np.full(len(refund), "refunded", dtype=object)),
-                         (g_channel, np.full(len(refund), "bank_card_debit", dtype=object)),
-                         (g_day, rday), (g_init, rinit), (g_settled, rday * 86400 + 11 * 3600),
-                         (g_reason, np.full(len(refund), None, object))):
-        arrays.append(vals)
-    sp_loan, sp_from, sp_to = b["spells"]
-    attempts = np.array([0, 1, 2, 4, 7, 10, 14, 21])
-    a_loan = np.repeat(sp_loan, len(attempts))
-    a_day = np.repeat(sp_from, len(attempts)) + np.tile(attempts, len(sp_loan))
-    ok = (a_day < np.repeat(sp_to, len(attempts))) & (a_day <= end_day) & (rng.random(len(a_day)) < 0.8)
-    a_loan, a_day = a_loan[ok], a_day[ok]
-    fid = -np.arange(1, len(a_loan) + 1)
-    for arrays, vals in ((g_loan, a_loan), (g_pid, fid), (g_amt, np.maximum(L["principal"][a_loan] // L["term"][a_loan], 100)),
-                         (g_status, np.full(len(a_loan), "failed", dtype=object)),
-                         (g_channel, np.full(len(a_loan), "bank_card_debit", dtype=object)),
-                         (g_day, a_day), (g_init, a_day * 86400 + rng.integers(5 * 3600, 7 * 3600, len(a_day))),
-                         (g_settled, np.full(len(a_loan), -1, np.int64)),
-                         (g_reason, np.array(FAILURE_REASONS, dtype=object)[
-                             rng.choice(5, len(a_loan), p=[0.8, 0.05, 0.05, 0.05, 0.05])])):
-        arrays.append(vals)
-    G = {k2: np.concatenate(v) for k2, v in zip(
-        ("loan", "pid", "amt", "status", "channel", "day", "init", "settled", "reason"),
-        (g_loan, g_pid, g_amt, g_status, g_channel, g_day, g_init, g_settled, g_reason))}
-    gk = G["day"] <= end_day
-    G = {k2: v[gk] for k2, v in G.items()}
-    go = np.lexsort((G["init"], G["day"]))
-    G = {k2: v[go] for k2, v in G.items()}
+    G = {c: [] for c in ("loan", "pid", "amt", "status", "channel", "day", "init", "settled", "reason")}
 
-    # ---- collection actions from delinquency spells -------------------------------------------
-    dnc_loan = (C["dnc"][L["cust"]] == 1)
-    offsets = np.array([1, 2, 3, 5, 8, 11, 15, 20, 25, 30, 40, 65, 80, 95])
-    kinds = np.array(["sms", "app_push", "sms", "call", "call", "call", "call", "call", "call", "call", "call",
-                      "field_visit", "field_visit", "legal_letter"], dtype=object)
-    c_loan = np.repeat(sp_loan, len(offsets))
-    c_day = np.repeat(sp_from, len(offsets)) + np.tile(offsets, len(sp_loan))
-    c_kind = np.tile(kinds, len(sp_loan))
-    long_wo = np.isin(c_loan, WO["loan"])  # long arrears: visits and letters happen until write-off
-    okc = ((c_day < np.repeat(sp_to, len(offsets))) | (long_wo & (c_day < L["closed_on"][c_loan]))) \
-        & (c_day <= end_day) & ~dnc_loan[c_loan] & (rng.random(len(c_day)) < 0.85)
-    c_loan, c_day, c_kind = c_loan[okc], c_day[okc], c_kind[okc]
+    def gadd(*vals):
+        for c, v in zip(G, vals):
+            G[c].append(v)
+
+    gw = np.flatnonzero(P["gateway"])
+    init = np.maximum(P["hour"][gw] - rng.integers(600, 7200, len(gw)), 6 * 3600)
+    chan_all = np.where(rng.random(m) < 0.5, "bank_card_debit",
+                        np.array(PAY_CHANNELS, dtype=object)[rng.choice(4, m, p=[0.45, 0.4, 0.1, 0.05])])
+    gadd(P["loan"][gw], pay_ids[gw], P["amt"][gw], np.full(len(gw), "succeeded", dtype=object), chan_all[gw],
+         P["day"][gw], P["day"][gw] * 86400 + init, P["day"][gw] * 86400 + init + rng.integers(5, 900, len(gw)),
+         np.full(len(gw), None, object))
+    refund = rv[refund_rv]
+    rday = rev_day[refund_rv]
+    gadd(P["loan"][refund], pay_ids[refund], P["amt"][refund], np.full(len(refund), "refunded", dtype=object),
+         chan_all[refund], rday, P["day"][refund] * 86400 + np.maximum(P["hour"][refund] - 3600, 6 * 3600),
+         rday * 86400 + 11 * 3600, np.full(len(refund), None, object))
+    # failed automatic debits on and after due dates of borrowers who do not pay: the earliest warning
+    Sp = b["spells"]
+    attempts = np.array([0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60])
+    take_p = np.array([0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2])
+    a_sp = np.repeat(np.arange(len(Sp["loan"])), len(attempts))
+    a_day = Sp["start"][a_sp] + np.tile(attempts, len(Sp["loan"]))
+    stop = np.where(Sp["pay_day"] >= 0, Sp["pay_day"], Sp["stop"])
+    stop = np.where(Sp["kind"] == 2, np.minimum(stop, np.where(L["closed_on"][Sp["loan"]] >= 0,
+                                                                L["closed_on"][Sp["loan"]], 10**9)), stop)
+    ok = (a_day < stop[a_sp]) & (a_day <= end_day) & (rng.random(len(a_day)) < np.tile(take_p, len(Sp["loan"])))
+    ok &= (Sp["kind"][a_sp] != 0) | (rng.random(len(a_day)) < 0.5)  # a borrower a few days late: fewer
+    a_sp, a_day = a_sp[ok], a_day[ok]
+    a_loan = Sp["loan"][a_sp]
+    fid = -np.arange(1, len(a_loan) + 1)
+    gadd(a_loan, fid, np.maximum(Sp["overdue"][a_sp], 100), np.full(len(a_loan), "failed", dtype=object),
+         np.full(len(a_loan), "bank_card_debit", dtype=object), a_day,
+         a_day * 86400 + rng.integers(6 * 3600, 8 * 3600, len(a_day)), np.full(len(a_loan), -1, np.int64),
+         np.array(FAILURE_REASONS, dtype=object)[rng.choice(5, len(a_loan), p=[0.82, 0.05, 0.04, 0.05, 0.04])])
+    G = {c: np.concatenate(v) for c, v in G.items()}
+    gk = G["day"] <= end_day
+    G = {c: v[gk] for c, v in G.items()}
+    go = np.lexsort((G["init"], G["day"]))
+    G = {c: v[go] for c, v in G.items()}
+
+    # ---- collection actions, by days past due of each delinquency spell -------------------------
+    dnc_from = np.where(C["dnc"] == 1, -10**9, np.where(flip_day >= 0, flip_day, 10**9))  # per customer
+    plan = [  # (days past due, channel)
+        (0, "app_push"), (1, "sms"), (2, "app_push"), (3, "sms"), (5, "call"), (7, "email"), (8, "call"),
+        (11, "call"), (15, "call"), (19, "call"), (24, "call"), (30, "call"), (35, "sms"), (40, "call"),
+        (50, "call"), (60, "field_visit"), (70, "call"), (85, "field_visit"), (95, "legal_letter"), (110, "call"),
+        (125, "legal_letter"), (140, "field_visit"), (160, "call"), (182, "agency"), (200, "agency"),
+        (230, "agency"), (270, "agency"), (320, "agency"),
+    ]
+    offsets = np.array([p[0] for p in plan])
+    kinds = np.array([p[1] for p in plan], dtype=object)
+    c_sp = np.repeat(np.arange(len(Sp["loan"])), len(offsets))
+    c_day = Sp["start"][c_sp] + np.tile(offsets, len(Sp["loan"]))
+    c_kind = np.tile(kinds, len(Sp["loan"]))
+    c_loan = Sp["loan"][c_sp]
+    # defaulted loans: collection continues until write-off; agencies chase written-off loans for recoveries
+    c_stop = np.where(Sp["pay_day"][c_sp] >= 0, Sp["pay_day"][c_sp], Sp["stop"][c_sp])
+    wo_loan = L["closed_as"][c_loan] == 2
+    settled_on = np.where(L["closed_as"][c_loan] == 1, L["closed_on"][c_loan], 10**9)
+    okc = (c_day <= c_stop) & (c_day < settled_on) & (c_day <= end_day) & (c_day > L["disbursed"][c_loan])
+    okc &= ~(wo_loan & (c_day >= L["closed_on"][c_loan])) | (c_kind == "agency")
+    okc &= c_day < dnc_from[L["cust"][c_loan]]  # no outbound contact under a do-not-contact hold
+    okc &= (Sp["kind"][c_sp] != 0) | (offsets[np.tile(np.arange(len(offsets)), len(Sp["loan"]))] <= 3)
+    okc &= rng.random(len(c_day)) < 0.9
+    c_sp, c_loan, c_day, c_kind = c_sp[okc], c_loan[okc], c_day[okc], c_kind[okc]
+    na = len(c_loan)
     best = C["best_hour"][L["cust"][c_loan]]
-    hour = np.where(rng.random(len(c_loan)) < 0.45, best, rng.integers(7, 22, len(c_loan)))
-    is_person = np.isin(c_kind, ["call", "field_visit"])
-    p_contact = np.where(hour == best, 0.6, 0.22)
-    u = rng.random(len(c_loan))
-    outcome = np.where(~is_person, "delivered",
-              np.where(u < p_contact * 0.45, "promise_to_pay",
-              np.where(u < p_contact * 0.85, "contacted",
-              np.where(u < p_contact * 0.95, "refused",
-              np.where(u < p_contact, "dispute",
-              np.where(u < p_contact + 0.05, "wrong_number", "no_answer")))))).astype(object)
-    ptp = outcome == "promise_to_pay"
-    agent = np.where(is_person, rng.integers(1, 41, len(c_loan)), -1)
-    c_sec = hour * 3600 + rng.integers(0, 3600, len(c_loan))
-    ao = np.lexsort((c_sec, c_day))
-    promised = np.where(ptp, np.maximum(L["principal"][c_loan] // L["term"][c_loan], 100), 0)
+    is_person = np.isin(c_kind, ["call", "field_visit", "agency"])
+    is_call = c_kind == "call"
+    hour = np.where(is_person, rng.integers(8, 21, na), np.where(c_kind == "email", 8, rng.choice([9, 10, 18], na)))
+    hour = np.where(c_kind == "field_visit", rng.integers(9, 18, na), hour)
+    hour = np.where(c_kind == "legal_letter", 10, hour)
+    # people answer at lunch and in the evening, and most at their own best hour
+    reach = np.array([0, 0, 0, 0, 0, 0, 0, 0, .16, .18, .2, .22, .34, .3, .2, .18, .2, .24, .36, .42, .38, .3, 0, 0])
+    p_contact = np.minimum(reach[hour] + np.where(hour == best, 0.25, 0.0), 0.9)
+    p_contact = np.where(c_kind == "field_visit", 0.45, np.where(c_kind == "agency", 0.3, p_contact))
+    pay_d = Sp["pay_day"][c_sp]
+    pays_soon = (pay_d >= c_day) & (pay_d <= c_day + 7)
+    u = rng.random(na)
+    contacted = u < p_contact
+    v = rng.random(na)
+    ptp = contacted & (v < np.where(pays_soon, 0.65, 0.3))
+    rest = rng.random(na)
+    outcome = np.where(~is_person, np.where(rest < 0.97, "delivered", "wrong_number"),
+              np.where(ptp, "promise_to_pay",
+              np.where(contacted, np.where(rest < 0.7, "contacted", np.where(rest < 0.93, "refused", "dispute")),
+              np.where(rest < 0.07, "wrong_number", "no_answer")))).astype(object)
+    agent = np.where(is_person & (c_kind != "agency"), rng.integers(1, 41, na), -1)
+    c_sec = hour * 3600 + rng.integers(0, 3600, na)
+    # a kept promise: the borrower really pays by the promised date; broken ones promise the overdue amount
+    promised_day = np.where(pays_soon, pay_d + rng.integers(0, 3, na), c_day + rng.integers(1, 8, na))
+    promised_day = np.clip(promised_day, c_day + 1, c_day + 7)
+    promised = np.where(pays_soon, np.minimum(Sp["pay_amt"][c_sp], Sp["overdue"][c_sp]), Sp["overdue"][c_sp])
+    promised = np.where(ptp, np.maximum(np.floor(promised / 1000) * 1000, 100).astype(np.int64), 0)
+    ao = np.lexsort((c_loan, c_sec, c_day))
     actions = {
-        "action_id": Lazy(_ids("A", 9), np.arange(1, len(ao) + 1)),
+        "action_id": Lazy(_ids("A", 9), np.arange(1, na + 1)),
         "loan_id": Lazy(_ids("L", 8), c_loan[ao] + 1), "action_at": Lazy(_stamps, c_day[ao], c_sec[ao]),
         "channel": c_kind[ao], "agent_id": Lazy(_ids("AG", 3), agent[ao]), "outcome": outcome[ao],
         "promised_amount": np.where(ptp[ao], _money(promised[ao]), None),
-        "promised_date": Lazy(_dates, np.where(ptp[ao], c_day[ao] + rng.integers(1, 8, len(ao)), -1)),
+        "promised_date": Lazy(_dates, np.where(ptp[ao], promised_day[ao], -1)),
         "_known": c_day[ao],
     }
     gateway = {"pid": G["pid"], "loan": G["loan"], "amount": _money(G["amt"]), "status": G["status"],
@@ -306,10 +334,11 @@ def _rows(table: dict, cols: list[str], mask):
 
 
 def _loan_status(loans: dict, until: int):
-    closed = (loans["_closed_on"] >= 0) & (loans["_closed_on"] <= until)
+    """Status as known at the end of `until`: a settled loan changes status when its last money is booked."""
+    closed = (loans["_status_day"] >= 0) & (loans["_status_day"] <= until)
     status = np.where(closed, np.where(loans["_closed_as"] == 2, "written_off", "settled"), "active").astype(object)
     changed = np.where(closed, _date_str(np.maximum(loans["_closed_on"], 0)), None)
-    updated = np.where(closed, _ts_str(np.maximum(loans["_closed_on"], 0), np.full(len(status), 20 * 3600)),
+    updated = np.where(closed, _ts_str(np.maximum(loans["_status_day"], 0), np.full(len(status), 22 * 3600 + 1800)),
                        _ts_str(loans["_known"], loans["_dsec"]))
     return status, changed, updated
 
@@ -321,28 +350,38 @@ def _customer_state(cust: dict, until: int):
     return dnc, updated
 
 
+LATE_EVERY, LATE_AT, REDELIVERED_AT = 97, 40, 55
+
+
 def _settlement_files(gw: dict, start: int, until: int, end: int) -> dict[str, bytes]:
-    """Files delivered by the end of `until`. One day's file arrives 3 days late, another is
-    delivered first with a line missing and corrected the next day."""
+    """Files delivered by the end of `until`, one per day (a header only when nothing settled).
+    Every 97 days one day's file arrives 3 days late (start + 40, + 137, ...), and another
+    (start + 55, + 152, ...) is first delivered with an error (a line missing, or a wrong amount)
+    and corrected under the same name the next day."""
     days = np.arange(start, min(until, end) + 1)
-    late_day = start + 40
-    redelivered_day = start + 55
     d_sorted = gw["_day"]  # rows are sorted by day
     files = {}
     for d in days:
-        if d == late_day and until < d + 3:
+        cycle, pos = divmod(int(d - start), LATE_EVERY)
+        if pos == LATE_AT and until < d + 3:
             continue
+        first_delivery = pos == REDELIVERED_AT and until == d
         lo, hi = np.searchsorted(d_sorted, d), np.searchsorted(d_sorted, d, side="right")
-        if d == redelivered_day and until == d and hi > lo:
-            hi -= 1  # first delivery misses its last line
-        lines = [SETTLEMENT_HEADER]
+        if first_delivery and cycle % 2 == 0 and hi > lo:
+            hi -= 1  # the first delivery misses its last line
         sl = slice(lo, hi)
-        pids = [f"PAY{v:09d}" if v > 0 else f"DBT{-v:09d}" for v in gw["pid"][sl].tolist()]
+        amounts = [f"{a:.2f}" for a in gw["amount"][sl].tolist()]
+        if first_delivery and cycle % 2 == 1:  # the first delivery has a wrong amount on its first success
+            ok = np.flatnonzero(gw["status"][sl] == "succeeded")
+            if len(ok):
+                amounts[ok[0]] = f"{gw['amount'][lo + ok[0]] * 10:.2f}"
+        pids = [f"PAY{v:08d}" if v > 0 else f"DBT{-v:08d}" for v in gw["pid"][sl].tolist()]
         init = _stamps(gw["init"][sl] // 86400, gw["init"][sl] % 86400)
         settled = gw["settled"][sl]
         settled_text = _stamps(np.maximum(settled, 0) // 86400, np.maximum(settled, 0) % 86400)
+        lines = [SETTLEMENT_HEADER]
         for j, i in enumerate(range(lo, hi)):
-            lines.append(",".join([pids[j], f"L{gw['loan'][i] + 1:08d}", f"{gw['amount'][i]:.2f}", "CNY",
+            lines.append(",".join([pids[j], f"L{gw['loan'][i] + 1:08d}", amounts[j], "CNY",
                                    gw["status"][i], gw["channel"][i], init[j],
                                    settled_text[j] if settled[j] >= 0 else "", gw["reason"][i] or ""]) + "\n")
         files[f"settlement_{_date_str([d])[0]}.csv"] = "".join(lines).encode("utf-8")
@@ -415,7 +454,7 @@ def simulate(out_dir: Path, loans: int, start: date, end: date, seed: int, until
         m = new(ln)
         con.executemany(f"INSERT INTO loans VALUES ({','.join('?' * 11)})", _rows(ln_now, lcols, m))
         if previous is not None:
-            moved = ~m & (ln["_known"] <= u) & (ln["_closed_on"] > lo) & (ln["_closed_on"] <= u)
+            moved = ~m & (ln["_known"] <= u) & (ln["_status_day"] > lo) & (ln["_status_day"] <= u)
             con.executemany("UPDATE loans SET status = ?, status_changed_on = ?, updated_at = ? WHERE loan_id = ?",
                             _rows(ln_now, ["status", "status_changed_on", "updated_at", "loan_id"], moved))
         counts["loans"] = int(m.sum())
