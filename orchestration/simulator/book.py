@@ -295,7 +295,8 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     via_gateway = rng.random(n_pay) < 0.9  # the rest: counter and bank transfers booked by hand
     back = rng.random(n_pay) < 0.03  # back-dated bookings; the gateway posts within two days
     lag = np.where(back, np.where(via_gateway, rng.integers(1, 3, n_pay), rng.integers(1, 6, n_pay)), 0)
-    is_reversed = (rng.random(n_pay) < 0.005) & ~closing
+    # reversals (booking errors, refunds) hit repayments well before a loan's closing payment
+    is_reversed = (rng.random(n_pay) < 0.005) & ~((closed_as[P["loan"]] == 1) & (P["day"] + 10 >= closed_on[P["loan"]]))
     is_refund = is_reversed & via_gateway & (rng.random(n_pay) < 0.5)
     # the day a settled loan's status changes: when its last money is booked
     status_day = closed_on.copy()

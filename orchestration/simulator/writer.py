@@ -173,7 +173,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     add(P["loan"][rv], "reversal", P["amt"][rv], P["prin"][rv], P["intr"][rv], P["fee"][rv], rev_day, rev_booked,
         np.full(len(rv), 23 * 3600 + 1800), rev_of=pay_row0 + rv)
     again = rev_booked + rng.integers(1, 4, len(rv))  # most borrowers pay again (a corrected repayment)
-    ag = rng.random(len(rv)) < 0.8
+    ag = (rng.random(len(rv)) < 0.8) | (L["closed_as"][P["loan"][rv]] != 2)  # only defaulters leave it unpaid
     add(P["loan"][rv][ag], "repayment", P["amt"][rv][ag], P["prin"][rv][ag], P["intr"][rv][ag], P["fee"][rv][ag],
         again[ag], again[ag], rng.integers(10 * 3600, 20 * 3600, int(ag.sum())))
     W = b["waivers"]
@@ -228,14 +228,14 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     # failed automatic debits on and after due dates of borrowers who do not pay: the earliest warning
     Sp = b["spells"]
     attempts = np.array([0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60])
-    take_p = np.array([0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2])
+    take_p = np.array([0.9, 0.8, 0.7, 0.5, 0.35, 0.3, 0.25, 0.2, 0.15, 0.12, 0.1, 0.08])
     a_sp = np.repeat(np.arange(len(Sp["loan"])), len(attempts))
     a_day = Sp["start"][a_sp] + np.tile(attempts, len(Sp["loan"]))
     stop = np.where(Sp["pay_day"] >= 0, Sp["pay_day"], Sp["stop"])
     stop = np.where(Sp["kind"] == 2, np.minimum(stop, np.where(L["closed_on"][Sp["loan"]] >= 0,
                                                                 L["closed_on"][Sp["loan"]], 10**9)), stop)
     ok = (a_day < stop[a_sp]) & (a_day <= end_day) & (rng.random(len(a_day)) < np.tile(take_p, len(Sp["loan"])))
-    ok &= (Sp["kind"][a_sp] != 0) | (rng.random(len(a_day)) < 0.5)  # a borrower a few days late: fewer
+    ok &= (Sp["kind"][a_sp] != 0) | (rng.random(len(a_day)) < 0.3)  # a borrower a few days late: fewer
     a_sp, a_day = a_sp[ok], a_day[ok]
     a_loan = Sp["loan"][a_sp]
     fid = -np.arange(1, len(a_loan) + 1)
@@ -292,7 +292,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     v = rng.random(na)
     ptp = contacted & (v < np.where(pays_soon, 0.65, 0.3))
     rest = rng.random(na)
-    outcome = np.where(~is_person, np.where(rest < 0.97, "delivered", "wrong_number"),
+    outcome = np.where(~is_person, np.where((rest < 0.97) | (c_kind == "app_push"), "delivered", "wrong_number"),
               np.where(ptp, "promise_to_pay",
               np.where(contacted, np.where(rest < 0.7, "contacted", np.where(rest < 0.93, "refused", "dispute")),
               np.where(rest < 0.07, "wrong_number", "no_answer")))).astype(object)
