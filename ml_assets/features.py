@@ -59,12 +59,18 @@ PHRASES = {
 }
 
 
-def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    """Model input: numeric as float (NaN where unknown), categoricals as strings ('unknown' for NULL)."""
+def prepare(frame: pd.DataFrame, numeric: list[str] | None = None, categorical: list[str] | None = None) -> pd.DataFrame:
+    """Model input: numeric as float (NaN where unknown), categoricals as strings ('unknown' for NULL).
+
+    numeric/categorical default to this module's lists; a stored model passes its own, so a
+    version trained on an older feature list still scores after the list changes.
+    """
+    numeric = NUMERIC if numeric is None else numeric
+    categorical = CATEGORICAL if categorical is None else categorical
     out = pd.DataFrame(index=frame.index)
-    for c in NUMERIC:
+    for c in numeric:
         out[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    for c in CATEGORICAL:
+    for c in categorical:
         out[c] = frame[c].astype(object).where(frame[c].notna(), "unknown").astype(str)
     return out
 

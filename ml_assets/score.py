@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from .features import prepare, phrase
+from .features import phrase
 from .priority import PriorityPolicy, risk_tier
 from .train import RiskModel
 
@@ -13,7 +13,7 @@ MIN_LIFT = 1.2  # a feature is a reason when its bin's event rate is 20% above t
 
 def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[str]:
     """The features whose training event rate most exceeds the base rate, in a collector's words."""
-    x = prepare(frame)
+    x = model.prepared(frame)
     names = list(model.reason_bins)
     lifts = np.ones((len(x), len(names)))
     for j, c in enumerate(names):

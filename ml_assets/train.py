@@ -36,9 +36,14 @@ class RiskModel:
     reason_bins: dict = field(default_factory=dict)  # feature -> (edges or categories, event rates)
     training_scores: np.ndarray | None = None  # for PSI of the score
     training_features: dict = field(default_factory=dict)  # feature -> sample, for PSI of features
+    numeric: list[str] = field(default_factory=lambda: list(NUMERIC))
+    categorical: list[str] = field(default_factory=lambda: list(CATEGORICAL))
+
+    def prepared(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return prepare(frame, self.numeric, self.categorical)[self.features]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.estimator.predict_proba(prepare(frame)[self.features])[:, 1]
+        return self.estimator.predict_proba(self.prepared(frame))[:, 1]
 
 
 def scorecard(seed: int) -> Pipeline:

@@ -10,6 +10,7 @@ from .bi import PublishedMart, publish
 BI_MARTS = [
     PublishedMart("fct_loan_delinquency_daily", "as_of_date"),
     PublishedMart("mart_portfolio_daily", "as_of_date"),
+    PublishedMart("risk_scores", "as_of_date"),
 ]
 
 
