@@ -90,7 +90,7 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     burden = principal / 100 / term / np.maximum(income, 500)
     base_logit = (-4.3 + EMPLOYMENT_RISK[c_employment[cust]] + CHANNEL_RISK[channel] + PROVINCE_RISK[c_province[cust]]
                   + 0.02 * np.abs(age - 40) - 0.012 * (age - 40) + 1.6 * np.minimum(burden, 1.5)
-                  + 0.25 * (product == 0) + 0.75 * c_hidden[cust] + rng.normal(0, 0.35, n))
+                  + 0.25 * (product == 0) + 0.9 * c_hidden[cust] + rng.normal(0, 0.5, n))
 
     # --- schedule ----------------------------------------------------------------------------
     kmax = int(term.max())
@@ -240,15 +240,26 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
             sp = add_spell(li, due[li, k], stop, np.where(ok, day, -1), np.where(ok, amount, 0),
                            overdue_now[stressed], 1)
             pay(li[ok], day[ok], amount[ok], spell=sp[ok])
-            # waivers of fees and interest for some struggling borrowers
+            # waivers of the unpaid fee and interest of the oldest unpaid installment, for some strugglers
             w = (rng.random(len(li)) < 0.06) & (due[li, k] + 20 <= end)
-            if w.any():
-                wl = li[w]
-                wint = np.maximum(100, np.round(i_due[wl, k] * rng.uniform(0.3, 1.0, len(wl)))).astype(np.int64)
-                wfee = f_due[wl, k]
-                for c, v in zip(wav_cols, (wl, np.maximum(due[wl, k] + 20, last_pay[wl] + 1), wint + wfee, wint, wfee)):
+            wl = li[w]
+            if len(wl):
+                cd = cum_due[wl]
+                pos = paid[wl]
+                j_un = np.minimum((cd <= pos[:, None]).sum(axis=1), term[wl] - 1)
+                prev = np.where(j_un > 0, cd[np.arange(len(wl)), np.maximum(j_un - 1, 0)], 0)
+                into = pos - prev
+                fee_left = np.maximum(f_due[wl, j_un] - into, 0)
+                nonprin_left = np.maximum(f_due[wl, j_un] + i_due[wl, j_un] - into, 0)
+                wamt = np.round(nonprin_left * rng.uniform(0.5, 1.0, len(wl))).astype(np.int64)
+                wamt = np.where(wamt < 100, nonprin_left, wamt)
+                wfee = np.minimum(fee_left, wamt)
+                ok = wamt > 0
+                wl, wamt, wfee = wl[ok], wamt[ok], wfee[ok]
+                for c, v in zip(wav_cols, (wl, np.maximum(due[wl, k] + 20, last_pay[wl] + 1), wamt, wamt - wfee,
+                                           wfee)):
                     wav_cols[c].append(v)
-                paid[wl] += wint + wfee
+                paid[wl] += wamt
                 att_fee[wl] += wfee
         dflt = (s == 2) & (state[idx] == 2)
         li = idx[dflt]

@@ -173,13 +173,21 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     add(P["loan"][rv], "reversal", P["amt"][rv], P["prin"][rv], P["intr"][rv], P["fee"][rv], rev_day, rev_booked,
         np.full(len(rv), 23 * 3600 + 1800), rev_of=pay_row0 + rv)
     again = rev_booked + rng.integers(1, 4, len(rv))  # most borrowers pay again (a corrected repayment)
-    ag = (rng.random(len(rv)) < 0.8) | (L["closed_as"][P["loan"][rv]] != 2)  # only defaulters leave it unpaid
+    # only borrowers on the way to a write-off leave a reversed repayment unpaid
+    ag = (rng.random(len(rv)) < 0.8) | (L["closed_as"][P["loan"][rv]] != 2) | (rev_booked >= L["closed_on"][P["loan"][rv]])
     add(P["loan"][rv][ag], "repayment", P["amt"][rv][ag], P["prin"][rv][ag], P["intr"][rv][ag], P["fee"][rv][ag],
         again[ag], again[ag], rng.integers(10 * 3600, 20 * 3600, int(ag.sum())))
     W = b["waivers"]
     add(W["loan"], "waiver", W["amt"], zero(len(W["loan"])), W["intr"], W["fee"], W["day"], W["day"],
         np.full(len(W["loan"]), 15 * 3600))
     WO = b["writeoffs"]
+    # a reversal left unpaid before a write-off raises the principal written off
+    unpaid_rev = rv[~ag]
+    rv_wo_day = L["closed_on"][P["loan"][unpaid_rev]]
+    before = rev_booked[~ag] < rv_wo_day
+    WO = dict(WO, amt=WO["amt"].copy())
+    pos = np.searchsorted(WO["loan"], P["loan"][unpaid_rev][before])
+    np.add.at(WO["amt"], pos, P["prin"][unpaid_rev][before])
     add(WO["loan"], "write_off", WO["amt"], WO["amt"], zero(len(WO["loan"])), zero(len(WO["loan"])), WO["day"],
         WO["day"], np.full(len(WO["loan"]), 17 * 3600))
     R = b["recoveries"]
@@ -229,20 +237,29 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     Sp = b["spells"]
     attempts = np.array([0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60])
     take_p = np.array([0.9, 0.8, 0.7, 0.5, 0.35, 0.3, 0.25, 0.2, 0.15, 0.12, 0.1, 0.08])
-    a_sp = np.repeat(np.arange(len(Sp["loan"])), len(attempts))
-    a_day = Sp["start"][a_sp] + np.tile(attempts, len(Sp["loan"]))
     stop = np.where(Sp["pay_day"] >= 0, Sp["pay_day"], Sp["stop"])
     stop = np.where(Sp["kind"] == 2, np.minimum(stop, np.where(L["closed_on"][Sp["loan"]] >= 0,
                                                                 L["closed_on"][Sp["loan"]], 10**9)), stop)
-    ok = (a_day < stop[a_sp]) & (a_day <= end_day) & (rng.random(len(a_day)) < np.tile(take_p, len(Sp["loan"])))
-    ok &= (Sp["kind"][a_sp] != 0) | (rng.random(len(a_day)) < 0.3)  # a borrower a few days late: fewer
-    a_sp, a_day = a_sp[ok], a_day[ok]
+    a_sp, a_day = [], []
+    for att, p_take in zip(attempts, take_p):  # one pass per retry, across all spells (bounded memory)
+        day = Sp["start"] + att
+        ok = (day < stop) & (day <= end_day) & (rng.random(len(day)) < p_take)
+        ok &= (Sp["kind"] != 0) | (rng.random(len(day)) < 0.3)  # a borrower a few days late: fewer
+        a_sp.append(np.flatnonzero(ok))
+        a_day.append(day[ok])
+    a_sp, a_day = np.concatenate(a_sp), np.concatenate(a_day)
     a_loan = Sp["loan"][a_sp]
     fid = -np.arange(1, len(a_loan) + 1)
     gadd(a_loan, fid, np.maximum(Sp["overdue"][a_sp], 100), np.full(len(a_loan), "failed", dtype=object),
          np.full(len(a_loan), "bank_card_debit", dtype=object), a_day,
          a_day * 86400 + rng.integers(6 * 3600, 8 * 3600, len(a_day)), np.full(len(a_loan), -1, np.int64),
          np.array(FAILURE_REASONS, dtype=object)[rng.choice(5, len(a_loan), p=[0.82, 0.05, 0.04, 0.05, 0.04])])
+    # false alarms: a good borrower's morning debit fails, then the borrower pays the same day
+    fa = np.flatnonzero((P["spell"] < 0) & (rng.random(m) < 0.03))
+    gadd(P["loan"][fa], -(len(a_loan) + 1 + np.arange(len(fa))), P["amt"][fa],
+         np.full(len(fa), "failed", dtype=object), np.full(len(fa), "bank_card_debit", dtype=object), P["day"][fa],
+         P["day"][fa] * 86400 + rng.integers(6 * 3600, 8 * 3600, len(fa)), np.full(len(fa), -1, np.int64),
+         np.array(FAILURE_REASONS, dtype=object)[rng.choice(5, len(fa), p=[0.7, 0.1, 0.05, 0.1, 0.05])])
     G = {c: np.concatenate(v) for c, v in G.items()}
     gk = G["day"] <= end_day
     G = {c: v[gk] for c, v in G.items()}
@@ -258,26 +275,30 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         (125, "legal_letter"), (140, "field_visit"), (160, "call"), (182, "agency"), (200, "agency"),
         (230, "agency"), (270, "agency"), (320, "agency"),
     ]
-    offsets = np.array([p[0] for p in plan])
-    kinds = np.array([p[1] for p in plan], dtype=object)
-    c_sp = np.repeat(np.arange(len(Sp["loan"])), len(offsets))
-    c_day = Sp["start"][c_sp] + np.tile(offsets, len(Sp["loan"]))
-    c_kind = np.tile(kinds, len(Sp["loan"]))
+    c_sp, c_day, c_kind = [], [], []
+    sp_stop = np.where(Sp["pay_day"] >= 0, Sp["pay_day"], Sp["stop"])
+    sp_wo = np.where(L["closed_as"][Sp["loan"]] == 2, L["closed_on"][Sp["loan"]], 10**9)
+    sp_settled = np.where(L["closed_as"][Sp["loan"]] == 1, L["closed_on"][Sp["loan"]], 10**9)
+    sp_dnc = dnc_from[L["cust"][Sp["loan"]]]
+    sp_first = L["disbursed"][Sp["loan"]]
+    for kind_no, (offset, kind) in enumerate(plan):  # one pass per step of the plan (bounded memory)
+        day = Sp["start"] + offset
+        # defaulted loans: collection continues until write-off; agencies chase written-off loans for recoveries
+        ok = (day <= sp_stop) & (day < sp_settled) & (day <= end_day) & (day > sp_first)
+        ok &= (day < sp_wo) | (kind == "agency")
+        ok &= day < sp_dnc  # no outbound contact under a do-not-contact hold
+        if offset > 3:
+            ok &= Sp["kind"] != 0  # a borrower a few days late only gets reminders
+        ok &= rng.random(len(day)) < 0.9
+        c_sp.append(np.flatnonzero(ok))
+        c_day.append(day[ok])
+        c_kind.append(np.full(int(ok.sum()), kind_no, np.int8))
+    c_sp, c_day = np.concatenate(c_sp), np.concatenate(c_day)
+    c_kind = np.array([p[1] for p in plan], dtype=object)[np.concatenate(c_kind)]
     c_loan = Sp["loan"][c_sp]
-    # defaulted loans: collection continues until write-off; agencies chase written-off loans for recoveries
-    c_stop = np.where(Sp["pay_day"][c_sp] >= 0, Sp["pay_day"][c_sp], Sp["stop"][c_sp])
-    wo_loan = L["closed_as"][c_loan] == 2
-    settled_on = np.where(L["closed_as"][c_loan] == 1, L["closed_on"][c_loan], 10**9)
-    okc = (c_day <= c_stop) & (c_day < settled_on) & (c_day <= end_day) & (c_day > L["disbursed"][c_loan])
-    okc &= ~(wo_loan & (c_day >= L["closed_on"][c_loan])) | (c_kind == "agency")
-    okc &= c_day < dnc_from[L["cust"][c_loan]]  # no outbound contact under a do-not-contact hold
-    okc &= (Sp["kind"][c_sp] != 0) | (offsets[np.tile(np.arange(len(offsets)), len(Sp["loan"]))] <= 3)
-    okc &= rng.random(len(c_day)) < 0.9
-    c_sp, c_loan, c_day, c_kind = c_sp[okc], c_loan[okc], c_day[okc], c_kind[okc]
     na = len(c_loan)
     best = C["best_hour"][L["cust"][c_loan]]
     is_person = np.isin(c_kind, ["call", "field_visit", "agency"])
-    is_call = c_kind == "call"
     hour = np.where(is_person, rng.integers(8, 21, na), np.where(c_kind == "email", 8, rng.choice([9, 10, 18], na)))
     hour = np.where(c_kind == "field_visit", rng.integers(9, 18, na), hour)
     hour = np.where(c_kind == "legal_letter", 10, hour)
