@@ -18,7 +18,11 @@ EPOCH = date(1970, 1, 1).toordinal()
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗")
 GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华")
 FAILURE_REASONS = ["insufficient_funds", "card_expired", "account_frozen", "limit_exceeded", "other"]
-PAY_CHANNELS = ["alipay", "wechat_pay", "bank_transfer", "counter"]
+GW_CHANNELS = ["bank_card_debit", "alipay", "wechat_pay", "bank_transfer", "counter"]
+GW_STATUS = ["succeeded", "failed", "refunded"]
+TXN_TYPES = ["disbursement", "repayment", "reversal", "waiver", "write_off", "recovery"]
+ACTION_CHANNELS = ["sms", "app_push", "email", "call", "field_visit", "legal_letter", "agency"]
+OUTCOMES = ["delivered", "no_answer", "contacted", "promise_to_pay", "refused", "wrong_number", "dispute"]
 
 TABLES = {
     "customers": "customer_id TEXT, full_name TEXT, national_id TEXT, phone TEXT, email TEXT, birth_date TEXT, "
@@ -64,6 +68,16 @@ class Lazy:
 
     def take(self, idx) -> list:
         return self.fmt(*(a[idx] for a in self.arrays))
+
+
+def _codes(values: list):
+    """Formats small integer codes as their text values (-1 = NULL)."""
+    lookup = np.array(list(values) + [None], dtype=object)
+    return lambda codes: lookup[codes].tolist()
+
+
+def _money_text(cents) -> list:
+    return np.round(np.asarray(cents, np.int64) / 100.0, 2).tolist()
 
 
 def _ids(prefix: str, width: int):
@@ -118,12 +132,13 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     email = np.where(rng.random(n_cust) < 0.6, np.char.add(np.char.add("user", np.arange(1, n_cust + 1).astype(str)),
                                                          "@example.cn"), None)
     customers = {
-        "customer_id": cust_ids, "full_name": names, "national_id": nid, "phone": phone, "email": email,
-        "birth_date": _date_str(birth),
+        "customer_id": cust_ids, "full_name": names, "national_id": nid.astype("U18"), "phone": phone.astype("U11"), "email": email,
+        "birth_date": Lazy(_dates, birth),
         "province": np.where(C["province_missing"], None, np.array(PROVINCES, dtype=object)[C["province"]]),
         "monthly_income": np.where(C["income_missing"], None, np.round(C["income"], 2)),
         "employment_type": np.array(EMPLOYMENT, dtype=object)[C["employment"]],
-        "do_not_contact": C["dnc"], "created_at": _ts_str(created_day, created_sec),
+        "do_not_contact": C["dnc"], "created_at": Lazy(_stamps, created_day, created_sec),
+        "_created_day": created_day, "_created_sec": created_sec,
         "_known": created_day, "_flip_day": flip_day, "_flip_sec": created_sec + 3600,
     }
     # a customer's first loan is disbursed after the customer exists
@@ -132,7 +147,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         "loan_id": loan_ids, "customer_id": cust_ids[L["cust"]],
         "product_id": np.array([p[0] for p in PRODUCTS], dtype=object)[L["product"]],
         "principal": _money(L["principal"]), "annual_rate": L["rate"], "term_months": L["term"],
-        "disbursed_on": _date_str(L["disbursed"]), "channel": np.array(CHANNELS, dtype=object)[L["channel"]],
+        "disbursed_on": Lazy(_dates, L["disbursed"]), "channel": np.array(CHANNELS, dtype=object)[L["channel"]],
         "_known": L["disbursed"], "_dsec": dsec, "_closed_on": L["closed_on"], "_closed_as": L["closed_as"],
         "_status_day": L["status_day"],
     }
@@ -140,9 +155,11 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     live = S["due"] >= 0
     li, ki = np.nonzero(live)
     schedule = {
-        "loan_id": Lazy(_ids("L", 8), li + 1), "installment_no": ki + 1, "due_date": Lazy(_dates, S["due"][li, ki]),
-        "principal_due": _money(S["p"][li, ki]), "interest_due": _money(S["i"][li, ki]),
-        "fee_due": _money(S["f"][li, ki]), "_known": L["disbursed"][li],
+        "loan_id": Lazy(_ids("L", 8), (li + 1).astype(np.int32)), "installment_no": (ki + 1).astype(np.int8),
+        "due_date": Lazy(_dates, S["due"][li, ki].astype(np.int32)),
+        "principal_due": Lazy(_money_text, S["p"][li, ki].astype(np.int32)),
+        "interest_due": Lazy(_money_text, S["i"][li, ki].astype(np.int32)),
+        "fee_due": Lazy(_money_text, S["f"][li, ki].astype(np.int32)), "_known": L["disbursed"][li].astype(np.int32),
     }
     del k
 
@@ -153,7 +170,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
 
     def add(loan, typ, amt, prin, intr, fee, value, booked, sec, rev_of=None, pay_id=None):
         cnt = len(loan)
-        for c, v in zip(rows, (loan, np.full(cnt, typ, dtype=object), amt, prin, intr, fee, value, booked, sec,
+        for c, v in zip(rows, (loan, np.full(cnt, TXN_TYPES.index(typ), np.int8), amt, prin, intr, fee, value, booked, sec,
                                np.full(cnt, -1, np.int64) if rev_of is None else rev_of,
                                np.full(cnt, -1, np.int64) if pay_id is None else pay_id)):
             rows[c].append(v)
@@ -204,7 +221,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     rev_of = cat["rev_of"]
     transactions = {
         "txn_id": Lazy(_ids("T", 9), txn_no[order]), "loan_id": Lazy(_ids("L", 8), cat["loan"][order] + 1),
-        "txn_type": cat["type"][order],
+        "txn_type": Lazy(_codes(TXN_TYPES), cat["type"][order]),
         "amount": _money(cat["amt"][order]), "principal_portion": _money(cat["prin"][order]),
         "interest_portion": _money(cat["intr"][order]), "fee_portion": _money(cat["fee"][order]),
         "value_date": Lazy(_dates, cat["value"][order]),
@@ -223,16 +240,15 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
 
     gw = np.flatnonzero(P["gateway"])
     init = np.maximum(P["hour"][gw] - rng.integers(600, 7200, len(gw)), 6 * 3600)
-    chan_all = np.where(rng.random(m) < 0.5, "bank_card_debit",
-                        np.array(PAY_CHANNELS, dtype=object)[rng.choice(4, m, p=[0.45, 0.4, 0.1, 0.05])])
-    gadd(P["loan"][gw], pay_ids[gw], P["amt"][gw], np.full(len(gw), "succeeded", dtype=object), chan_all[gw],
+    chan_all = np.where(rng.random(m) < 0.5, 0, 1 + rng.choice(4, m, p=[0.45, 0.4, 0.1, 0.05])).astype(np.int8)
+    gadd(P["loan"][gw], pay_ids[gw], P["amt"][gw], np.full(len(gw), 0, np.int8), chan_all[gw],
          P["day"][gw], P["day"][gw] * 86400 + init, P["day"][gw] * 86400 + init + rng.integers(5, 900, len(gw)),
-         np.full(len(gw), None, object))
+         np.full(len(gw), -1, np.int8))
     refund = rv[refund_rv]
     rday = rev_day[refund_rv]
-    gadd(P["loan"][refund], pay_ids[refund], P["amt"][refund], np.full(len(refund), "refunded", dtype=object),
+    gadd(P["loan"][refund], pay_ids[refund], P["amt"][refund], np.full(len(refund), 2, np.int8),
          chan_all[refund], rday, P["day"][refund] * 86400 + np.maximum(P["hour"][refund] - 3600, 6 * 3600),
-         rday * 86400 + 11 * 3600, np.full(len(refund), None, object))
+         rday * 86400 + 11 * 3600, np.full(len(refund), -1, np.int8))
     # failed automatic debits on and after due dates of borrowers who do not pay: the earliest warning
     Sp = b["spells"]
     attempts = np.array([0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60])
@@ -250,16 +266,16 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     a_sp, a_day = np.concatenate(a_sp), np.concatenate(a_day)
     a_loan = Sp["loan"][a_sp]
     fid = -np.arange(1, len(a_loan) + 1)
-    gadd(a_loan, fid, np.maximum(Sp["overdue"][a_sp], 100), np.full(len(a_loan), "failed", dtype=object),
-         np.full(len(a_loan), "bank_card_debit", dtype=object), a_day,
+    gadd(a_loan, fid, np.maximum(Sp["overdue"][a_sp], 100), np.full(len(a_loan), 1, np.int8),
+         np.full(len(a_loan), 0, np.int8), a_day,
          a_day * 86400 + rng.integers(6 * 3600, 8 * 3600, len(a_day)), np.full(len(a_loan), -1, np.int64),
-         np.array(FAILURE_REASONS, dtype=object)[rng.choice(5, len(a_loan), p=[0.82, 0.05, 0.04, 0.05, 0.04])])
+         rng.choice(5, len(a_loan), p=[0.82, 0.05, 0.04, 0.05, 0.04]).astype(np.int8))
     # false alarms: a good borrower's morning debit fails, then the borrower pays the same day
     fa = np.flatnonzero((P["spell"] < 0) & (rng.random(m) < 0.03))
     gadd(P["loan"][fa], -(len(a_loan) + 1 + np.arange(len(fa))), P["amt"][fa],
-         np.full(len(fa), "failed", dtype=object), np.full(len(fa), "bank_card_debit", dtype=object), P["day"][fa],
+         np.full(len(fa), 1, np.int8), np.full(len(fa), 0, np.int8), P["day"][fa],
          P["day"][fa] * 86400 + rng.integers(6 * 3600, 8 * 3600, len(fa)), np.full(len(fa), -1, np.int64),
-         np.array(FAILURE_REASONS, dtype=object)[rng.choice(5, len(fa), p=[0.7, 0.1, 0.05, 0.1, 0.05])])
+         rng.choice(5, len(fa), p=[0.7, 0.1, 0.05, 0.1, 0.05]).astype(np.int8))
     G = {c: np.concatenate(v) for c, v in G.items()}
     gk = G["day"] <= end_day
     G = {c: v[gk] for c, v in G.items()}
@@ -294,18 +310,20 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         c_day.append(day[ok])
         c_kind.append(np.full(int(ok.sum()), kind_no, np.int8))
     c_sp, c_day = np.concatenate(c_sp), np.concatenate(c_day)
-    c_kind = np.array([p[1] for p in plan], dtype=object)[np.concatenate(c_kind)]
+    c_kind = np.array([ACTION_CHANNELS.index(p[1]) for p in plan], np.int8)[np.concatenate(c_kind)]
+    CALL, VISIT, AGENCY, EMAIL, LETTER, PUSH = (ACTION_CHANNELS.index(c) for c in (
+        "call", "field_visit", "agency", "email", "legal_letter", "app_push"))
     c_loan = Sp["loan"][c_sp]
     na = len(c_loan)
     best = C["best_hour"][L["cust"][c_loan]]
-    is_person = np.isin(c_kind, ["call", "field_visit", "agency"])
-    hour = np.where(is_person, rng.integers(8, 21, na), np.where(c_kind == "email", 8, rng.choice([9, 10, 18], na)))
-    hour = np.where(c_kind == "field_visit", rng.integers(9, 18, na), hour)
-    hour = np.where(c_kind == "legal_letter", 10, hour)
+    is_person = np.isin(c_kind, [CALL, VISIT, AGENCY])
+    hour = np.where(is_person, rng.integers(8, 21, na), np.where(c_kind == EMAIL, 8, rng.choice([9, 10, 18], na)))
+    hour = np.where(c_kind == VISIT, rng.integers(9, 18, na), hour)
+    hour = np.where(c_kind == LETTER, 10, hour)
     # people answer at lunch and in the evening, and most at their own best hour
     reach = np.array([0, 0, 0, 0, 0, 0, 0, 0, .16, .18, .2, .22, .34, .3, .2, .18, .2, .24, .36, .42, .38, .3, 0, 0])
     p_contact = np.minimum(reach[hour] + np.where(hour == best, 0.25, 0.0), 0.9)
-    p_contact = np.where(c_kind == "field_visit", 0.45, np.where(c_kind == "agency", 0.3, p_contact))
+    p_contact = np.where(c_kind == VISIT, 0.45, np.where(c_kind == AGENCY, 0.3, p_contact))
     pay_d = Sp["pay_day"][c_sp]
     pays_soon = (pay_d >= c_day) & (pay_d <= c_day + 7)
     u = rng.random(na)
@@ -313,11 +331,12 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     v = rng.random(na)
     ptp = contacted & (v < np.where(pays_soon, 0.65, 0.3))
     rest = rng.random(na)
-    outcome = np.where(~is_person, np.where((rest < 0.97) | (c_kind == "app_push"), "delivered", "wrong_number"),
-              np.where(ptp, "promise_to_pay",
-              np.where(contacted, np.where(rest < 0.7, "contacted", np.where(rest < 0.93, "refused", "dispute")),
-              np.where(rest < 0.07, "wrong_number", "no_answer")))).astype(object)
-    agent = np.where(is_person & (c_kind != "agency"), rng.integers(1, 41, na), -1)
+    o = {name: OUTCOMES.index(name) for name in OUTCOMES}
+    outcome = np.where(~is_person, np.where((rest < 0.97) | (c_kind == PUSH), o["delivered"], o["wrong_number"]),
+              np.where(ptp, o["promise_to_pay"],
+              np.where(contacted, np.where(rest < 0.7, o["contacted"], np.where(rest < 0.93, o["refused"], o["dispute"])),
+              np.where(rest < 0.07, o["wrong_number"], o["no_answer"])))).astype(np.int8)
+    agent = np.where(is_person & (c_kind != AGENCY), rng.integers(1, 41, na), -1)
     c_sec = hour * 3600 + rng.integers(0, 3600, na)
     # a kept promise: the borrower really pays by the promised date; broken ones promise the overdue amount
     promised_day = np.where(pays_soon, pay_d + rng.integers(0, 3, na), c_day + rng.integers(1, 8, na))
@@ -328,7 +347,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     actions = {
         "action_id": Lazy(_ids("A", 9), np.arange(1, na + 1)),
         "loan_id": Lazy(_ids("L", 8), c_loan[ao] + 1), "action_at": Lazy(_stamps, c_day[ao], c_sec[ao]),
-        "channel": c_kind[ao], "agent_id": Lazy(_ids("AG", 3), agent[ao]), "outcome": outcome[ao],
+        "channel": Lazy(_codes(ACTION_CHANNELS), c_kind[ao]), "agent_id": Lazy(_ids("AG", 3), agent[ao]), "outcome": Lazy(_codes(OUTCOMES), outcome[ao]),
         "promised_amount": np.where(ptp[ao], _money(promised[ao]), None),
         "promised_date": Lazy(_dates, np.where(ptp[ao], promised_day[ao], -1)),
         "_known": c_day[ao],
@@ -367,7 +386,7 @@ def _loan_status(loans: dict, until: int):
 def _customer_state(cust: dict, until: int):
     flipped = (cust["_flip_day"] >= 0) & (cust["_flip_day"] <= until)
     dnc = np.where(flipped, 1, cust["do_not_contact"])
-    updated = np.where(flipped, _ts_str(np.maximum(cust["_flip_day"], 0), cust["_flip_sec"]), cust["created_at"])
+    updated = np.where(flipped, _ts_str(np.maximum(cust["_flip_day"], 0), cust["_flip_sec"]), _ts_str(cust["_created_day"], cust["_created_sec"]))
     return dnc, updated
 
 
@@ -393,7 +412,7 @@ def _settlement_files(gw: dict, start: int, until: int, end: int) -> dict[str, b
         sl = slice(lo, hi)
         amounts = [f"{a:.2f}" for a in gw["amount"][sl].tolist()]
         if first_delivery and cycle % 2 == 1:  # the first delivery has a wrong amount on its first success
-            ok = np.flatnonzero(gw["status"][sl] == "succeeded")
+            ok = np.flatnonzero(gw["status"][sl] == 0)
             if len(ok):
                 amounts[ok[0]] = f"{gw['amount'][lo + ok[0]] * 10:.2f}"
         pids = [f"PAY{v:08d}" if v > 0 else f"DBT{-v:08d}" for v in gw["pid"][sl].tolist()]
@@ -403,8 +422,9 @@ def _settlement_files(gw: dict, start: int, until: int, end: int) -> dict[str, b
         lines = [SETTLEMENT_HEADER]
         for j, i in enumerate(range(lo, hi)):
             lines.append(",".join([pids[j], f"L{gw['loan'][i] + 1:08d}", amounts[j], "CNY",
-                                   gw["status"][i], gw["channel"][i], init[j],
-                                   settled_text[j] if settled[j] >= 0 else "", gw["reason"][i] or ""]) + "\n")
+                                   GW_STATUS[gw["status"][i]], GW_CHANNELS[gw["channel"][i]], init[j],
+                                   settled_text[j] if settled[j] >= 0 else "",
+                                   FAILURE_REASONS[gw["reason"][i]] if gw["reason"][i] >= 0 else ""]) + "\n")
         files[f"settlement_{_date_str([d])[0]}.csv"] = "".join(lines).encode("utf-8")
     return files
 
