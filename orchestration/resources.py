@@ -35,6 +35,12 @@ class SettlementLanding(dg.ConfigurableResource):
     path: str
 
 
+class OpsDatabase(dg.ConfigurableResource):
+    """SQLAlchemy URL of the operational database the collection system reads (ARREARS_OPS_URL)."""
+
+    url: str
+
+
 class ArrearsHome(dg.ConfigurableResource):
     """Where published marts, exports, reports and models live (ARREARS_HOME)."""
 

@@ -58,5 +58,5 @@ def apply_defaults() -> None:
             "Set ARREARS_PII_KEY from your secret store before using real customer data."
         )
         os.environ["ARREARS_PII_KEY"] = DEV_PII_KEY
-    for d in (home / "warehouse", home / "bi", Path(os.environ["DAGSTER_HOME"])):
+    for d in (home / "warehouse", home / "bi", home / "ops", Path(os.environ["DAGSTER_HOME"])):
         d.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,5 @@
 """The daily collection priority list: a thin asset around ml_assets.priority."""
 
-import os
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -12,7 +11,7 @@ from ml_assets.priority import build_priority_list
 
 from ..partitions import business_dates
 from ..policy import policy_threshold, priority_policy
-from ..resources import ArrearsHome, Warehouse
+from ..resources import ArrearsHome, OpsDatabase, Warehouse
 from .delivery import COLUMNS, export_path, replace_day, write_csv
 
 HISTORY_DDL = """CREATE TABLE IF NOT EXISTS marts.collection_priority_list_history (
@@ -69,8 +68,8 @@ HOUR_STATS_SQL = """
     description="The day's ranked, capacity-aware, compliant collection list: CSV under exports/ and table "
                 "collection_priority_list in the operational database (the only output with contact data).",
 )
-def collection_priority_list(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                             arrears_home: ArrearsHome) -> dg.MaterializeResult:
+def collection_priority_list(context: dg.AssetExecutionContext, warehouse: Warehouse, arrears_home: ArrearsHome,
+                             ops_database: OpsDatabase) -> dg.MaterializeResult:
     day = context.partition_key
     policy = priority_policy()
     with warehouse.connect() as con:
@@ -89,7 +88,7 @@ def collection_priority_list(context: dg.AssetExecutionContext, warehouse: Wareh
         con.execute("COMMIT")
     path = export_path(Path(arrears_home.path), day)
     write_csv(ranked[COLUMNS], path)
-    replace_day(os.environ["ARREARS_OPS_URL"], date.fromisoformat(day), ranked[COLUMNS])
+    replace_day(ops_database.url, date.fromisoformat(day), ranked[COLUMNS])
     actions = Counter(ranked["recommended_action"])
     tiers = Counter(ranked["risk_tier"])
     calls_used = int(ranked["recommended_action"].isin(["call", "call_with_plan_offer"]).sum())

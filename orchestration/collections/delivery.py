@@ -19,6 +19,8 @@ COLUMNS = [
     "strategy", "capacity_limited", "suggested_contact_hour", "reasons",
 ]
 
+MONEY = ("overdue_amount", "outstanding_principal")
+
 metadata = sa.MetaData()
 collection_priority_list = sa.Table(
     "collection_priority_list", metadata,
@@ -56,6 +58,13 @@ def _csv_value(v):
     return str(v)
 
 
+def _cents(v) -> Decimal | None:
+    """DECIMAL(18,2) money that may have travelled as float: back to exact cents."""
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return Decimal(f"{float(v):.2f}") if not isinstance(v, Decimal) else v.quantize(Decimal("0.01"))
+
+
 def write_csv(rows: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -63,7 +72,11 @@ def write_csv(rows: pd.DataFrame, path: Path) -> None:
         with tmp.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(COLUMNS)
+            money = [COLUMNS.index(c) for c in MONEY]
             for rec in rows[COLUMNS].itertuples(index=False, name=None):
+                rec = list(rec)
+                for i in money:
+                    rec[i] = _cents(rec[i])
                 w.writerow([_csv_value(v) for v in rec])
             f.flush()
             os.fsync(f.fileno())
@@ -79,6 +92,8 @@ def _records(rows: pd.DataFrame) -> list[dict]:
             if v is pd.NA or (isinstance(v, float) and v != v):
                 rec[k] = None
         rec["capacity_limited"] = bool(rec["capacity_limited"])
+        for k in MONEY:
+            rec[k] = _cents(rec[k])
         for k in ("priority_rank", "dpd", "suggested_contact_hour"):
             rec[k] = None if rec[k] is None else int(rec[k])
         out.append(rec)
