@@ -20,7 +20,7 @@ from .model_store import champion_version, load_version, save_version, set_champ
 from .train import RiskModel, choose, evaluate, fit
 
 OOT_DATES = 2  # latest matured month-ends held out (one when only two exist)
-MAX_TRAIN_ROWS = 300_000  # uniform sample: keeps calibration honest, 1M-loan books train in minutes
+MAX_TRAIN_ROWS = 200_000  # uniform sample: keeps calibration honest, 1M-loan books train in minutes
 MAX_OOT_ROWS = 200_000
 MIN_ROWS, MIN_EVENTS = 100, 10  # below this there is nothing to learn yet
 KINDS = ("scorecard", "gradient_boosting")

@@ -46,33 +46,33 @@ class RiskModel:
         return self.estimator.predict_proba(self.prepared(frame))[:, 1]
 
 
-def scorecard(seed: int) -> Pipeline:
-    binned = make_pipeline(SimpleImputer(strategy="median"),
+def scorecard(seed: int, numeric: list[str] = NUMERIC, categorical: list[str] = CATEGORICAL) -> Pipeline:
+    binned = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
                            KBinsDiscretizer(n_bins=6, encode="onehot", strategy="quantile", subsample=200_000,
                                             quantile_method="averaged_inverted_cdf", random_state=seed))
     pre = ColumnTransformer([
-        ("num", binned, NUMERIC),
-        ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=20), CATEGORICAL),
+        ("num", binned, numeric),
+        ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=20), categorical),
     ])
     return Pipeline([("bins", pre), ("lr", LogisticRegression(C=0.3, max_iter=2000))])
 
 
-def gradient_boosting(seed: int) -> Pipeline:
+def gradient_boosting(seed: int, numeric: list[str] = NUMERIC, categorical: list[str] = CATEGORICAL) -> Pipeline:
     pre = ColumnTransformer([
-        ("num", "passthrough", NUMERIC),
+        ("num", "passthrough", numeric),
         ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
-         CATEGORICAL),
+         categorical),
     ])
-    is_cat = [False] * len(NUMERIC) + [True] * len(CATEGORICAL)
+    is_cat = [False] * len(numeric) + [True] * len(categorical)
     hgb = HistGradientBoostingClassifier(max_iter=250, learning_rate=0.06, max_leaf_nodes=31, min_samples_leaf=80,
                                          l2_regularization=1.0, categorical_features=is_cat, random_state=seed)
     return Pipeline([("enc", pre), ("hgb", hgb)])
 
 
-def _reason_bins(x: pd.DataFrame, y: np.ndarray) -> dict:
+def _reason_bins(x: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str]) -> dict:
     """Event rate per quantile bin (numeric) or category, from training: the basis of reason codes."""
     out = {}
-    for c in NUMERIC:
+    for c in numeric:
         v = x[c].to_numpy()
         ok = ~np.isnan(v)
         if ok.sum() < 50:
@@ -81,26 +81,32 @@ def _reason_bins(x: pd.DataFrame, y: np.ndarray) -> dict:
         idx = np.clip(np.searchsorted(edges, v[ok], side="right") - 1, 0, len(edges) - 1)
         rates = pd.Series(y[ok]).groupby(idx).mean().reindex(range(len(edges)), fill_value=np.nan)
         out[c] = ("numeric", edges.tolist(), rates.fillna(y.mean()).tolist())
-    for c in CATEGORICAL:
+    for c in categorical:
         rates = pd.Series(y).groupby(x[c].to_numpy()).agg(["mean", "size"])
         rates = rates[rates["size"] >= 20]["mean"]
         out[c] = ("categorical", rates.index.tolist(), rates.tolist())
     return out
 
 
+MIN_OBSERVED = 20  # a numeric feature with fewer known values in training is left out (e.g. a young book)
+
+
 def fit(kind: str, frame: pd.DataFrame, y: np.ndarray, seed: int) -> RiskModel:
     x = prepare(frame)[FEATURES]
-    base = scorecard(seed) if kind == "scorecard" else gradient_boosting(seed)
+    numeric = [c for c in NUMERIC if x[c].notna().sum() >= MIN_OBSERVED]
+    categorical = list(CATEGORICAL)
+    x = x[numeric + categorical]
+    base = (scorecard if kind == "scorecard" else gradient_boosting)(seed, numeric, categorical)
     est = CalibratedClassifierCV(base, method="isotonic", cv=3)
     with warnings.catch_warnings():  # sparse count features collapse quantile bins; that is expected
         warnings.filterwarnings("ignore", message="Bins whose width are too small")
         est.fit(x, y)
-    model = RiskModel(kind=kind, estimator=est, features=list(FEATURES), base_rate=float(np.mean(y)),
-                      reason_bins=_reason_bins(x, y))
+    model = RiskModel(kind=kind, estimator=est, features=numeric + categorical, base_rate=float(np.mean(y)),
+                      reason_bins=_reason_bins(x, y, numeric, categorical), numeric=numeric, categorical=categorical)
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(x), size=min(len(x), 50_000), replace=False)
     model.training_scores = model.predict(frame.iloc[sample])
-    model.training_features = {c: x[c].iloc[sample].tolist() for c in NUMERIC}
+    model.training_features = {c: x[c].iloc[sample].tolist() for c in numeric}
     return model
 
 

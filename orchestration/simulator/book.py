@@ -96,10 +96,11 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
     kmax = int(term.max())
     r = rate / 12
     payment = principal * r / (1 - (1 + r) ** -term)
-    due = np.full((n, kmax), -1, np.int64)
-    p_due = np.zeros((n, kmax), np.int64)
-    i_due = np.zeros((n, kmax), np.int64)
-    f_due = np.zeros((n, kmax), np.int64)
+    # loan x installment matrices in int32 (cents and days fit; halves the memory of a 1M-loan book)
+    due = np.full((n, kmax), -1, np.int32)
+    p_due = np.zeros((n, kmax), np.int32)
+    i_due = np.zeros((n, kmax), np.int32)
+    f_due = np.zeros((n, kmax), np.int32)
     remaining = principal.astype(np.float64)
     for k in range(kmax):
         live = k < term
@@ -113,11 +114,11 @@ def simulate_book(n_loans: int, start: int, end: int, seed: int) -> dict:
         f_due[live, k] = fee[live]
         remaining = np.where(live, remaining - princ, remaining)
     inst_due = p_due + i_due + f_due
-    cum_due = np.cumsum(inst_due, axis=1)
-    cum_principal = np.cumsum(p_due, axis=1)
+    cum_due = np.cumsum(inst_due, axis=1, dtype=np.int32)
+    cum_principal = np.cumsum(p_due, axis=1, dtype=np.int32)
 
     # --- behaviour, installment by installment ------------------------------------------------
-    cum_fee = np.cumsum(f_due, axis=1)
+    cum_fee = np.cumsum(f_due, axis=1, dtype=np.int32)
     cum_nonprin = cum_due - cum_principal
     rows_n = np.arange(n)
     state = np.zeros(n, np.int64)  # 0 good, 1 stressed, 2 defaulted, 3 closed

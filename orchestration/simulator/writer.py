@@ -102,7 +102,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
     """Every row the source will ever hold (up to `end`), with the day it becomes visible."""
     b = simulate_book(n_loans, _days(start), _days(end), seed)
     rng = b["rng"]
-    L, C, S = b["loans"], b["customers"], b["schedule"]
+    L, C, S = b["loans"], b["customers"], b.pop("schedule")
     n, n_cust = b["n"], b["n_cust"]
     loan_ids = np.char.add("L", np.char.zfill(np.arange(1, n + 1).astype(str), 8))
     cust_ids = np.char.add("C", np.char.zfill(np.arange(1, n_cust + 1).astype(str), 7))
@@ -161,7 +161,7 @@ def build_tables(n_loans: int, start: date, end: date, seed: int) -> dict:
         "interest_due": Lazy(_money_text, S["i"][li, ki].astype(np.int32)),
         "fee_due": Lazy(_money_text, S["f"][li, ki].astype(np.int32)), "_known": L["disbursed"][li].astype(np.int32),
     }
-    del k
+    del k, S, live, li, ki  # the loan x installment matrices are no longer needed
 
     # ---- ledger and gateway ------------------------------------------------------------------
     P = b["payments"]
@@ -451,7 +451,8 @@ def simulate(out_dir: Path, loans: int, start: date, end: date, seed: int, until
         if meta.get("params") == params and meta.get("until", "9999") <= until.isoformat():
             previous = _days(date.fromisoformat(meta["until"]))
         else:
-            db_path.unlink()
+            for f in [db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm"))]:
+                f.unlink(missing_ok=True)
             for f in payments.glob("settlement_*.csv"):
                 f.unlink()
     con = sqlite3.connect(db_path)
@@ -462,8 +463,6 @@ def simulate(out_dir: Path, loans: int, start: date, end: date, seed: int, until
         if previous is None:
             for name, ddl in TABLES.items():
                 con.execute(f"CREATE TABLE {name} ({ddl})")
-            for table, col in INDEXES:
-                con.execute(f"CREATE INDEX ix_{table}_{col} ON {table} ({col})")
             con.execute("CREATE TABLE _simulator_meta (key TEXT PRIMARY KEY, value TEXT)")
             con.executemany("INSERT INTO loan_products VALUES (?, ?, ?, ?, ?)", [p[:5] for p in PRODUCTS])
             lo = -10**9
@@ -485,6 +484,7 @@ def simulate(out_dir: Path, loans: int, start: date, end: date, seed: int, until
             changed = ~m & (cust["_known"] <= u) & (cust["_flip_day"] > lo) & (cust["_flip_day"] <= u)
             con.executemany("UPDATE customers SET do_not_contact = ?, updated_at = ? WHERE customer_id = ?",
                             _rows(cust_now, ["do_not_contact", "updated_at", "customer_id"], changed))
+            counts["customers_updated"] = int(changed.sum())
         counts["customers"] = int(m.sum())
 
         ln = t["loans"]
@@ -498,6 +498,7 @@ def simulate(out_dir: Path, loans: int, start: date, end: date, seed: int, until
             moved = ~m & (ln["_known"] <= u) & (ln["_status_day"] > lo) & (ln["_status_day"] <= u)
             con.executemany("UPDATE loans SET status = ?, status_changed_on = ?, updated_at = ? WHERE loan_id = ?",
                             _rows(ln_now, ["status", "status_changed_on", "updated_at", "loan_id"], moved))
+            counts["loans_updated"] = int(moved.sum())
         counts["loans"] = int(m.sum())
         for table, name, cols in (
             ("schedule", "repayment_schedule", ["loan_id", "installment_no", "due_date", "principal_due",
@@ -511,6 +512,9 @@ def simulate(out_dir: Path, loans: int, start: date, end: date, seed: int, until
             m = new(t[table])
             con.executemany(f"INSERT INTO {name} VALUES ({','.join('?' * len(cols))})", _rows(t[table], cols, m))
             counts[name] = int(m.sum())
+        if previous is None:  # indexes for incremental extraction, built once the bulk load is in
+            for table, col in INDEXES:
+                con.execute(f"CREATE INDEX ix_{table}_{col} ON {table} ({col})")
         con.execute("INSERT OR REPLACE INTO _simulator_meta VALUES ('params', ?)", [params])
         con.execute("INSERT OR REPLACE INTO _simulator_meta VALUES ('until', ?)", [until.isoformat()])
     con.close()
