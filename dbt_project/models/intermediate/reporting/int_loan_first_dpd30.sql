@@ -1,0 +1,88 @@
+{{ config(materialized='table') }}
+{#-
+  The first day t <= D on which a loan, on book at the end of t, had dpd > 30 as known on t
+  (business_rules.md sections 1-2), for the vintage's ever_dpd30_rate. Derived exactly from
+  the ledger, without evaluating every day:
+
+  - a ledger row starts to count on its effective date e = max(value_date, date(booked_at)); a
+    reversal on max of its own two dates and its repayment's two, so paid(t) is a step
+    function that changes only on effective dates;
+  - dpd(t) > 30 iff some installment k with due_k + 31 <= t is unpaid on t, i.e.
+    paid(t) < cum_due_k - tolerance;
+  - for installment k the first such day is a_k = due_k + 31 when paid(a_k) is below the
+    threshold, else the first effective date after a_k at which paid drops below it;
+  - the loan's first day is the minimum over k, kept only when the loan was still on book
+    that day: before the settlement date of a settled loan. (A loan leaving by write-off is
+    counted by the vintage as written off anyway.)
+
+  One row per loan that ever reached dpd > 30 by D (first_dpd30_on <= D).
+-#}
+{%- set D = business_date() -%}
+
+with txns as (
+    select t.loan_id, t.txn_type, t.amount, t.value_date, t.booked_on, t.reverses_txn_id
+    from {{ ref('stg_core_banking__loan_transactions') }} as t
+    where t.txn_type in ('repayment', 'waiver', 'reversal')
+),
+
+events as (
+    select t.loan_id,
+           case when t.txn_type = 'reversal'
+                then greatest(t.value_date, t.booked_on, u.value_date, u.booked_on)
+                else greatest(t.value_date, t.booked_on) end as effective_on,
+           case when t.txn_type = 'reversal' then -t.amount else t.amount end as signed_amount
+    from txns as t
+    left join {{ ref('stg_core_banking__loan_transactions') }} as u
+        on t.txn_type = 'reversal' and u.txn_id = t.reverses_txn_id
+    -- a reversal of a repayment that is not in the ledger never counts
+    where t.txn_type <> 'reversal' or u.txn_id is not null
+),
+
+-- paid(t) for t in [effective_on, next effective_on): cumulative after each effective date
+paid_steps as (
+    select loan_id, effective_on,
+           sum(sum(signed_amount)) over (partition by loan_id order by effective_on
+                                         rows between unbounded preceding and current row) as paid
+    from events
+    where effective_on <= {{ D }}
+    group by loan_id, effective_on
+),
+
+installments as (
+    select i.loan_id, i.installment_order, cast(i.due_date + 31 as date) as first_late_day,
+           i.cum_due - {{ policy('paid_tolerance') }} as paid_threshold
+    from {{ ref('int_installments_cumulated') }} as i
+    where i.due_date + 31 <= {{ D }}
+),
+
+-- paid on the installment's first possible dpd>30 day
+paid_at_start as (
+    select i.loan_id, i.installment_order, i.first_late_day, i.paid_threshold,
+           coalesce(p.paid, 0) as paid_on_first_late_day
+    from installments as i
+    asof left join paid_steps as p
+        on p.loan_id = i.loan_id and p.effective_on <= i.first_late_day
+),
+
+first_per_installment as (
+    select s.loan_id, s.installment_order,
+           case when s.paid_on_first_late_day < s.paid_threshold then s.first_late_day
+                else (select min(p.effective_on) from paid_steps as p
+                      where p.loan_id = s.loan_id and p.effective_on > s.first_late_day
+                        and p.paid < s.paid_threshold) end as first_dpd30_on
+    from paid_at_start as s
+),
+
+first_per_loan as (
+    select loan_id, min(first_dpd30_on) as first_dpd30_on
+    from first_per_installment
+    group by loan_id
+)
+
+select f.loan_id, f.first_dpd30_on
+from first_per_loan as f
+inner join {{ ref('stg_core_banking__loans') }} as l on l.loan_id = f.loan_id
+where f.first_dpd30_on <= {{ D }}
+  and f.first_dpd30_on >= l.disbursed_on
+  -- on book that day: a settled loan is off book from status_changed_on
+  and not (l.status = 'settled' and l.status_changed_on is not null and l.status_changed_on <= f.first_dpd30_on)
