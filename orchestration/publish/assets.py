@@ -11,6 +11,15 @@ BI_MARTS = [
     PublishedMart("fct_loan_delinquency_daily", "as_of_date"),
     PublishedMart("mart_portfolio_daily", "as_of_date"),
     PublishedMart("risk_scores", "as_of_date"),
+    # Month-grained marts: published whole (a month's rows change when it is built; small).
+    PublishedMart("mart_roll_rates", None),
+    PublishedMart("mart_flow_rates", None),
+    PublishedMart("mart_vintage", None),
+    PublishedMart("mart_cure_rates", None),
+    PublishedMart("mart_recovery_monthly", None),
+    PublishedMart("mart_collection_effectiveness", None),
+    PublishedMart("mart_early_warnings", "as_of_date"),
+    PublishedMart("mart_data_quality", None),
 ]
 
 
