@@ -12,8 +12,7 @@
   - for installment k the first such day is a_k = due_k + 31 when paid(a_k) is below the
     threshold, else the first effective date after a_k at which paid drops below it;
   - the loan's first day is the minimum over k, kept only when the loan was still on book
-    that day: before the settlement date of a settled loan. (A loan leaving by write-off is
-    counted by the vintage as written off anyway.)
+    that day (not yet settled or written off as known that day; leaving the book is final).
 
   One row per loan that ever reached dpd > 30 by D (first_dpd30_on <= D).
 -#}
@@ -84,5 +83,10 @@ from first_per_loan as f
 inner join {{ ref('stg_core_banking__loans') }} as l on l.loan_id = f.loan_id
 where f.first_dpd30_on <= {{ D }}
   and f.first_dpd30_on >= l.disbursed_on
-  -- on book that day: a settled loan is off book from status_changed_on
-  and not (l.status = 'settled' and l.status_changed_on is not null and l.status_changed_on <= f.first_dpd30_on)
+  -- on book that day (section 1): not settled / written off by status_changed_on, and no write_off
+  -- row known by then (leaving the book is final, so the earliest day decides)
+  and not (l.status in ('settled', 'written_off') and l.status_changed_on <= f.first_dpd30_on)
+  and not exists (
+      select 1 from {{ ref('stg_core_banking__loan_transactions') }} as w
+      where w.loan_id = f.loan_id and w.txn_type = 'write_off'
+        and greatest(w.value_date, w.booked_on) <= f.first_dpd30_on)

@@ -13,7 +13,7 @@
 -#}
 with months as (
     select distinct month_end from {{ ref('mart_roll_rates') }}
-    where true {{ months_not_built('month_end') }}
+    where true {{ months_not_built('month_end', 'month_end') }}
 ),
 
 m1 as (

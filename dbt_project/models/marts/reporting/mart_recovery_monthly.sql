@@ -22,7 +22,7 @@ with start_states as (
     where s.is_on_book
       and s.dpd > 0
       and last_day(s.month_end + interval 1 day) <= {{ D }}
-      {{ months_not_built('cast(s.month_end + interval 1 day as date)') }}
+      {{ months_not_built('cast(s.month_end + interval 1 day as date)', 'month') }}
 ),
 
 -- repayments and reversals with value_date in m, as known at the end of m (a reversal only

@@ -31,7 +31,7 @@ pairs as (
        and b.month_end = last_day(a.month_end + interval 1 day)
     where a.is_on_book
       and last_day(a.month_end + interval 1 day) <= {{ D }}
-      {{ months_not_built('a.month_end') }}
+      {{ months_not_built('a.month_end', 'month_end') }}
 ),
 
 moved as (

@@ -19,7 +19,7 @@ with states as (
     where s.month_end <= {{ D }}
       {% if is_incremental() -%}
       and s.month_end not in (
-          select distinct cast(last_day(cohort_month + to_months(mob)) as date) from {{ this }})
+          select distinct cast(last_day(t.cohort_month + to_months(t.mob)) as date) from {{ this }} as t)
       {%- endif %}
 ),
 
