@@ -218,6 +218,7 @@ def chart_roll_heatmap(data) -> str:
         values = [[v if v is not None else 0.0 for v in row] for row in grid]
         im = ax.imshow(values, cmap="Reds", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(TO_STATES)), TO_STATES)
+        plt_rotate(ax)
         ax.set_yticks(range(len(rows)), rows)
         ax.set_xlabel("state at the next month-end")
         ax.set_ylabel(f"bucket at {str(r['month_end'].iloc[0])[:10]}")
@@ -276,9 +277,16 @@ def chart_ptp(data) -> str:
     fig, ax = _figure()
     p = data["ptp"]
     if len(p):
+        import pandas as pd
+
+        p = p.assign(month=pd.to_datetime(p["month"]))
+        recent = sorted(p["month"].unique())[-12:]
+        p = p[p["month"].isin(recent)].sort_values("month")
         for ch in sorted(p["channel"].unique()):
-            s = p[p["channel"] == ch].tail(12)
-            ax.plot([str(x)[:7] for x in s["month"]], s["ptp_kept_rate"], marker="o", label=ch)
+            s = p[p["channel"] == ch]
+            ax.plot(s["month"], s["ptp_kept_rate"], marker="o", label=f"{ch} ({int(s['judged'].sum())} judged)")
+        ax.set_xticks(recent, [str(m)[:7] for m in recent])
+        plt_rotate(ax)
         _pct_axis(ax)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("promises kept / judged")
