@@ -14,8 +14,10 @@ NUMERIC = [
     "monthly_income", "age", "payments_30d", "payments_90d", "payments_180d",
     "paid_to_due_30d", "paid_to_due_90d", "paid_to_due_180d", "days_since_last_payment", "max_days_late_180d",
     "late_installments_180d", "failed_debits_7d", "failed_debits_30d", "calls_30d", "contacts_30d", "refusals_30d",
-    "promises_90d", "promises_broken_90d", "days_since_last_action", "do_not_contact",
+    "promises_90d", "promises_broken_90d", "days_since_last_action",
 ]
+# do_not_contact is not a feature: the source keeps no history of it (it is "as now", it can change
+# after D), so a score using it could not be reproduced for a past date.
 CATEGORICAL = ["bucket", "product_type", "channel", "province", "employment_type"]
 FEATURES = NUMERIC + CATEGORICAL
 

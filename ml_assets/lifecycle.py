@@ -19,7 +19,7 @@ from .features import CATEGORICAL, NUMERIC
 from .model_store import champion_version, load_version, save_version, set_champion
 from .train import RiskModel, choose, evaluate, fit
 
-OOT_DATES = 2  # latest matured month-ends held out (one when only two exist)
+OOT_DATES = 2  # latest matured month-ends held out (one while fewer than six have matured)
 MAX_TRAIN_ROWS = 200_000  # uniform sample: keeps calibration honest, 1M-loan books train in minutes
 MAX_OOT_ROWS = 200_000
 MIN_ROWS, MIN_EVENTS = 100, 10  # below this there is nothing to learn yet
@@ -35,7 +35,7 @@ def plan_window(dates: list) -> tuple[list, list]:
     dates = sorted(dates)
     if len(dates) < 2:
         return dates, []
-    k = min(OOT_DATES, len(dates) - 1)
+    k = OOT_DATES if len(dates) >= 6 else 1
     return dates[:-k], dates[-k:]
 
 

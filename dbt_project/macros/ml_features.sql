@@ -181,7 +181,6 @@ select
     cast(c.monthly_income as double) as monthly_income,
     c.employment_type,
     cast(floor((b.as_of_date - c.birth_date) / 365.25) as integer) as age,
-    cast(c.do_not_contact as integer) as do_not_contact,
     cast(coalesce(pm.payments_30d, 0) as integer) as payments_30d,
     cast(coalesce(pm.payments_90d, 0) as integer) as payments_90d,
     cast(coalesce(pm.payments_180d, 0) as integer) as payments_180d,
