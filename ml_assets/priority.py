@@ -78,6 +78,9 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
     over call and field_visit actions known on D.
     """
     df = loans.copy()
+    if df.empty:  # no loan in arrears and no early reminder (or no scores yet): an empty list
+        return df.assign(priority_score=[], priority_rank=[], risk_tier=[], strategy=[], recommended_action=[],
+                         capacity_limited=[], suggested_contact_hour=[], reasons=[])
     df["priority_score"] = df["risk_score"].astype(float) * df["outstanding_principal"].astype(float)
     # rank 1 = highest expected balance at risk; ties: dpd desc, then loan_id in byte order
     df["_loan_bytes"] = df["loan_id"].map(lambda s: s.encode("utf-8"))

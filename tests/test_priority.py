@@ -139,3 +139,8 @@ def test_challenger_assignment_is_stable_and_near_the_share():
     assert 0.09 < share < 0.11
     lid = "L00000042"
     assert (strategy_for(lid, 10) == "challenger") == (int(hashlib.sha256(lid.encode()).hexdigest()[:8], 16) % 100 < 10)
+
+
+def test_no_candidates_gives_an_empty_list():
+    df = build_priority_list(_loans([]).iloc[0:0], NO_HOURS, _policy())
+    assert len(df) == 0 and {"priority_rank", "recommended_action", "reasons"} <= set(df.columns)

@@ -101,7 +101,7 @@ def collection_priority_list(context: dg.AssetExecutionContext, warehouse: Wareh
         "field_visits_used": f"{visits_used} / {policy.field_visits_per_day}",
         "capacity_limited": int(ranked["capacity_limited"].sum()),
         "holds_do_not_contact": int(actions.get("hold", 0)),
-        "call_cap_sms": int(ranked["reasons"].str.contains("call cap").sum()),
+        "call_cap_sms": int(ranked["reasons"].astype(str).str.contains("call cap").sum()),
         "challenger_rows": int((ranked["strategy"] == "challenger").sum()),
         "export": dg.MetadataValue.path(str(path)),
         "paid_tolerance": policy_threshold("paid_tolerance"),
