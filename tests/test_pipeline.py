@@ -28,9 +28,11 @@ def _bi_rows(home: Path, sql: str, params=()):
         return con.execute(sql, list(params)).fetchall()
 
 
+# flag_failed_debits is left out on purpose: business_rules.md counts a gateway payment on D when its
+# file's day <= D, so a settlement file for a day <= D that arrives late, or is re-delivered corrected,
+# after D changes D's flag by the rule's own definition.
 FCT_ROWS = """SELECT loan_id, customer_key, dpd, bucket, missed_installments, overdue_amount, outstanding_principal,
-                     severity, five_category, flag_missed_2plus, flag_large_overdue, flag_failed_debits,
-                     flag_first_payment_default
+                     severity, five_category, flag_missed_2plus, flag_large_overdue, flag_first_payment_default
               FROM marts.fct_loan_delinquency_daily WHERE as_of_date = ? ORDER BY loan_id"""
 PORTFOLIO_ROWS = """SELECT * FROM marts.mart_portfolio_daily WHERE as_of_date = ?
                     ORDER BY segment_type, segment_value"""
