@@ -125,7 +125,8 @@ def retrain(root: Path, frame: pd.DataFrame, seed: int = 0, now: datetime | None
 
     now = now or datetime.now(timezone.utc)
     data_fp = fingerprint(frame)
-    version = f"rr30-{now.strftime('%Y%m%dT%H%M%S')}-{data_fp[:8]}"
+    # named by what it learned from, not by the clock: the same data and seed give the same model and name
+    version = f"rr30-{window['oot_dates'][-1].replace('-', '')}-{data_fp[:10]}-s{seed}"
     meta = {
         "created_at": now.isoformat(),
         "target": "business_rules.md section 6: bucket on D+30 (known on D+30) worse than on D, or written off "
