@@ -5,9 +5,12 @@ one is unreachable a test is skipped locally, but fails when CI is set: CI
 must never go green without them.
 """
 
+import json
 import os
 import sys
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,24 @@ def arrears_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ARREARS_HOME", str(home))
     monkeypatch.setenv("ARREARS_PII_KEY", "test-pii-key")
     return home
+
+
+@pytest.fixture
+def alert_webhook(monkeypatch):
+    """A webhook on 127.0.0.1 that ARREARS_ALERT_WEBHOOK points at; yields the list of JSON bodies received."""
+    received: list = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ARREARS_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
+    yield received
+    server.shutdown()

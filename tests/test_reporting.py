@@ -14,11 +14,8 @@ PAR30 of this book on 2025-03-31 is ~97.5%, far above the default warning line 0
 par30_warning_line); on 2025-02-28 it is 0 (nobody is 30 days late yet).
 """
 
-import json
 import re
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import duckdb
@@ -32,18 +29,6 @@ from orchestration.resources import ArrearsHome, Warehouse
 M1, M2 = "2025-02-28", "2025-03-31"
 REVERSAL = [  # F's installment-1 repayment is reversed with value date 03-20, booked 03-25
     ("tFr", "F", "reversal", 100, 90, 10, 0, "2025-03-20", "2025-03-25 10:00:00", "tF1", None, "2025-03-25 23:00:00")]
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 # mart_early_warnings is built by dbt above; in Dagster it is one output of the dbt assets, here
@@ -78,7 +63,7 @@ def _first_dpd30_brute_force(tmp_path, warehouse, day):
         return sorted(con.execute(out.strip()).fetchall())
 
 
-def test_reporting_marts_checks_alerts_and_report(tmp_path, built, monkeypatch):
+def test_reporting_marts_checks_alerts_and_report(tmp_path, built, alert_webhook):
     warehouse = built
 
     # Roll-rate rows from one bucket sum to 1 (count and balance).
@@ -103,21 +88,15 @@ def test_reporting_marts_checks_alerts_and_report(tmp_path, built, monkeypatch):
                      [M2]) == [("par30_above_line",), ("par30_monthly_rise",)]
 
     # Dagster: the two warning checks and the report, with the webhook on a local server.
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("ARREARS_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
     home = tmp_path / "home"
     resources = {"warehouse": Warehouse(path=str(warehouse)), "arrears_home": ArrearsHome(path=str(home))}
-    try:
-        results = {}
-        for day in (M1, M2):
-            _Hook.received = []
-            result = dg.materialize([built_by_dbt, management_report, *reporting_checks], partition_key=day,
-                                    resources=resources, raise_on_error=False)
-            assert result.success
-            results[day] = ([r["kind"] for r in _Hook.received], result.get_asset_check_evaluations())
-    finally:
-        server.shutdown()
+    results = {}
+    for day in (M1, M2):
+        alert_webhook.clear()
+        result = dg.materialize([built_by_dbt, management_report, *reporting_checks], partition_key=day,
+                                resources=resources, raise_on_error=False)
+        assert result.success
+        results[day] = ([r["kind"] for r in alert_webhook], result.get_asset_check_evaluations())
 
     assert results[M1][0] == []
     assert all(e.passed for e in results[M1][1])
