@@ -7,7 +7,7 @@ from . import settings
 
 settings.apply_defaults()
 
-from .collections.assets import collection_priority_list  # noqa: E402
+from .collections.assets import collection_priority_list, priority_list_history  # noqa: E402
 from .dbt import arrears_dbt_models, arrears_dbt_project  # noqa: E402
 from .extract.assets import core_banking_raw, gateway_settlements_raw  # noqa: E402
 from .ml import ml_asset_defs, ml_checks, ml_jobs, ml_schedules  # noqa: E402
@@ -19,6 +19,7 @@ from .schedules import arrears_daily, daily_schedule  # noqa: E402
 
 defs = dg.Definitions(
     assets=[core_banking_raw, gateway_settlements_raw, arrears_dbt_models, bi_marts, collection_priority_list,
+            priority_list_history,
             *reporting_assets, *ml_asset_defs],
     asset_checks=[*quality_checks, *reporting_checks, *ml_checks],
     jobs=[arrears_daily, *ml_jobs],

@@ -1,8 +1,10 @@
-"""The collection list from a real run: every rule holds on every row; a re-run replaces the day exactly."""
+"""The collection list from a real run: every rule holds on every row; a re-run replaces the day exactly;
+the effectiveness mart credits each action to the strategy of the list that drove it."""
 
 import csv
 import hashlib
 import sqlite3
+from collections import defaultdict
 from datetime import date
 
 import duckdb
@@ -12,13 +14,14 @@ from orchestration.simulator import simulate
 
 BOOK = {"loans": 1500, "start": date(2025, 1, 1), "end": date(2025, 6, 30), "seed": 4}
 DAY = "2025-06-30"
+PREVIOUS_DAY = "2025-06-29"
 
 
-def test_list_rules_hold_on_every_row_and_rerun_replaces_the_day(arrears_home):
+def test_list_rules_hold_on_every_row_rerun_replaces_the_day_and_strategies_are_compared(arrears_home):
     from orchestration.cli import run_dates
 
     simulate(arrears_home / "source", **BOOK)
-    run_dates([DAY])
+    run_dates([PREVIOUS_DAY, DAY])
     path = arrears_home / "exports" / "collection_priority" / f"collection_priority_{DAY}.csv"
     first_bytes = path.read_bytes()
     with path.open(encoding="utf-8") as f:
@@ -80,3 +83,42 @@ def test_list_rules_hold_on_every_row_and_rerun_replaces_the_day(arrears_home):
     assert path.read_bytes() == first_bytes
     ops = sqlite3.connect(arrears_home / "ops" / "operations.sqlite")
     assert ops.execute("SELECT count(*) FROM collection_priority_list WHERE as_of_date = ?", [DAY]).fetchone()[0] == len(rows)
+    _assert_effectiveness_credits_the_list_that_drove_each_action(arrears_home)
+
+
+def _read_list(arrears_home, day):
+    path = arrears_home / "exports" / "collection_priority" / f"collection_priority_{day}.csv"
+    with path.open(encoding="utf-8") as f:
+        return {r["loan_id"]: r["strategy"] for r in csv.DictReader(f)}
+
+
+def _assert_effectiveness_credits_the_list_that_drove_each_action(arrears_home):
+    """Only the lists of 06-29 and 06-30 exist: June's champion and challenger rows are exactly the
+    actions of 06-30 on loans of the 06-29 list, and June (closed on 06-30) has their outcomes."""
+    worked = _read_list(arrears_home, PREVIOUS_DAY)
+    assert {"champion", "challenger"} <= set(worked.values())
+
+    src = sqlite3.connect(arrears_home / "source" / "core_banking.sqlite")
+    expected = defaultdict(lambda: [0, set()])  # (channel, agent, strategy) -> [call/visit actions, loans]
+    for loan_id, channel, agent in src.execute(
+            "SELECT loan_id, channel, coalesce(agent_id, 'system') FROM collection_actions "
+            "WHERE date(action_at) = ?", [DAY]):
+        if loan_id in worked:
+            cell = expected[(channel, agent, worked[loan_id])]
+            cell[0] += channel in ("call", "field_visit")
+            cell[1].add(loan_id)
+    assert expected, "the simulator should act on some listed loans on 06-30"
+
+    with duckdb.connect(str(arrears_home / "bi" / "arrears.duckdb"), read_only=True) as bi:
+        rows = bi.execute(
+            "SELECT channel, agent_id, strategy, actions, loans_handled, loans_on_book_at_start, "
+            "loans_rolled_forward, loans_m1_at_start, loans_cured, overdue_at_start, collected, recovery_rate "
+            "FROM marts.mart_collection_effectiveness WHERE month = DATE '2025-06-01' "
+            "AND strategy <> 'none'").fetchall()
+    got = {(c, a, s): (n, h) for c, a, s, n, h, *_ in rows}
+    assert got == {k: (n, len(loans)) for k, (n, loans) in expected.items()}
+    for *_, handled, on_book, rolled, m1, cured, overdue, collected, recovery in rows:
+        assert on_book is not None and 0 <= rolled <= on_book <= handled  # June has ended on 06-30
+        assert 0 <= cured <= m1 <= on_book
+        assert 0 <= collected <= overdue
+        assert recovery is None if overdue == 0 else recovery == float(collected) / float(overdue)

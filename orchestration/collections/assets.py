@@ -9,14 +9,11 @@ import pandas as pd
 
 from ml_assets.priority import build_priority_list
 
+from ..extract.schema import create_raw_schema
 from ..partitions import business_dates
 from ..policy import policy_threshold, priority_policy
 from ..resources import ArrearsHome, OpsDatabase, Warehouse
 from .delivery import COLUMNS, export_path, replace_day, write_csv
-
-HISTORY_DDL = """CREATE TABLE IF NOT EXISTS marts.collection_priority_list_history (
-  as_of_date DATE, priority_rank INTEGER, loan_id VARCHAR, dpd INTEGER, bucket VARCHAR, risk_score DOUBLE,
-  risk_tier VARCHAR, priority_score DOUBLE, recommended_action VARCHAR, strategy VARCHAR, capacity_limited BOOLEAN)"""
 
 
 def candidates_sql() -> str:
@@ -59,6 +56,19 @@ HOUR_STATS_SQL = """
 """
 
 
+# Written by collection_priority_list below and read by dbt (mart_collection_effectiveness) for
+# the lists of days before D. Declared as a spec, not an output of the list asset: the list of D
+# depends on D's marts, so making it an upstream of a dbt model would close a cycle.
+priority_list_history = dg.AssetSpec(
+    key=["raw", "collection_priority_list_history"],
+    group_name="collections",
+    kinds={"duckdb"},
+    description="Every day's collection list without contact data (warehouse table raw.collection_priority_list_history), "
+                "written by collection_priority_list; the effectiveness mart credits each action to the strategy of "
+                "the list of the day before it.",
+)
+
+
 @dg.asset(
     key=["collection_priority_list"],
     group_name="collections",
@@ -77,13 +87,13 @@ def collection_priority_list(context: dg.AssetExecutionContext, warehouse: Wareh
         hours = con.execute(HOUR_STATS_SQL, [day]).df()
         ranked = build_priority_list(loans, hours, policy)
         ranked["as_of_date"] = date.fromisoformat(day)
-        con.execute(HISTORY_DDL)
+        create_raw_schema(con)
         con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM marts.collection_priority_list_history WHERE as_of_date = ?", [day])
+        con.execute("DELETE FROM raw.collection_priority_list_history WHERE as_of_date = ?", [day])
         hist = ranked[["as_of_date", "priority_rank", "loan_id", "dpd", "bucket", "risk_score", "risk_tier",
                        "priority_score", "recommended_action", "strategy", "capacity_limited"]]
         con.register("__list", hist)
-        con.execute("INSERT INTO marts.collection_priority_list_history SELECT * FROM __list")
+        con.execute("INSERT INTO raw.collection_priority_list_history SELECT * FROM __list")
         con.unregister("__list")
         con.execute("COMMIT")
     path = export_path(Path(arrears_home.path), day)

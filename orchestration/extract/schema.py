@@ -197,9 +197,32 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
 )"""
 
 
+# The lists handed to the collection team (without contact data), read back by dbt to tell
+# which strategy drove each action. Created here so dbt can read it before the first list.
+PRIORITY_LIST_HISTORY_DDL = """
+CREATE TABLE IF NOT EXISTS raw.collection_priority_list_history (
+  as_of_date DATE, priority_rank INTEGER, loan_id VARCHAR, dpd INTEGER, bucket VARCHAR, risk_score DOUBLE,
+  risk_tier VARCHAR, priority_score DOUBLE, recommended_action VARCHAR, strategy VARCHAR, capacity_limited BOOLEAN
+)"""
+
+
 def create_raw_schema(con) -> None:
     """Create schema raw and every raw table (idempotent)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for spec in ALL_TABLES:
         con.execute(spec.ddl)
     con.execute(QUARANTINE_DDL)
+    con.execute(PRIORITY_LIST_HISTORY_DDL)
+    _move_list_history_out_of_marts(con)
+
+
+def _move_list_history_out_of_marts(con) -> None:
+    """Warehouses built before the list history moved to raw keep their lists."""
+    old = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' "
+                      "AND table_name = 'collection_priority_list_history'").fetchone()[0]
+    if old:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("INSERT INTO raw.collection_priority_list_history SELECT * FROM marts.collection_priority_list_history "
+                    "WHERE as_of_date NOT IN (SELECT DISTINCT as_of_date FROM raw.collection_priority_list_history)")
+        con.execute("DROP TABLE marts.collection_priority_list_history")
+        con.execute("COMMIT")

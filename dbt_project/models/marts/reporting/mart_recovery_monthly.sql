@@ -25,20 +25,14 @@ with start_states as (
       {{ months_not_built('cast(s.month_end + interval 1 day as date)', 'month') }}
 ),
 
--- repayments and reversals with value_date in m, as known at the end of m (a reversal only
--- when the repayment it undoes is also known then)
+-- repayments and reversals with value_date in m, as known at the end of m
+windows as (
+    select month, loan_id, month as value_from, month_last_day as value_to, month_last_day as known_on
+    from start_states
+),
+
 money as (
-    select s.month, s.loan_id,
-           sum(case when t.txn_type = 'repayment' then t.amount else -t.amount end) as net_paid
-    from start_states as s
-    inner join {{ ref('stg_core_banking__loan_transactions') }} as t
-        on t.loan_id = s.loan_id
-       and t.value_date between s.month and s.month_last_day
-       and t.booked_on <= s.month_last_day
-    left join {{ ref('stg_core_banking__loan_transactions') }} as u on u.txn_id = t.reverses_txn_id
-    where t.txn_type = 'repayment'
-       or (t.txn_type = 'reversal' and u.value_date <= s.month_last_day and u.booked_on <= s.month_last_day)
-    group by s.month, s.loan_id
+{{ net_repayments('windows', ['month', 'loan_id']) }}
 ),
 
 per_loan as (
