@@ -193,3 +193,20 @@ def test_settlement_files_redelivery_duplicates_and_bad_headers(sqlite_url, tmp_
     with pytest.raises(SettlementFileError, match=r"settlement file settlement_2025-02-12\.csv is unreadable"):
         extract_settlement_files(con, str(landing), "2025-02-12")
     assert _raw(con, "SELECT count(*) FROM raw.gateway_settlements") == [(3,)]
+
+
+def test_list_history_of_an_older_warehouse_moves_to_raw_without_loss(tmp_path):
+    from orchestration.extract.schema import create_raw_schema
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.collection_priority_list_history (as_of_date DATE, priority_rank INTEGER, "
+                    "loan_id VARCHAR, dpd INTEGER, bucket VARCHAR, risk_score DOUBLE, risk_tier VARCHAR, "
+                    "priority_score DOUBLE, recommended_action VARCHAR, strategy VARCHAR, capacity_limited BOOLEAN)")
+        con.execute("INSERT INTO marts.collection_priority_list_history VALUES "
+                    "('2025-06-29', 1, 'L1', 12, 'M1', 0.7, 'high', 700.0, 'call', 'champion', false)")
+        create_raw_schema(con)
+        create_raw_schema(con)  # idempotent
+        assert con.execute("SELECT loan_id, strategy FROM raw.collection_priority_list_history").fetchall() == [
+            ("L1", "champion")]
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'").fetchone()[0] == 0
