@@ -58,12 +58,18 @@ def segment_of(bucket: str) -> str:
 
 def best_hour(stats: pd.DataFrame) -> int | None:
     """Hour 8..20 with the highest contact rate; ties to the earlier hour. stats: hour, actions, contacts."""
+    hours = best_hours(stats.assign(customer_id="portfolio"))
+    return int(hours.iloc[0]) if len(hours) else None
+
+
+def best_hours(stats: pd.DataFrame) -> pd.Series:
+    """best_hour for every customer at once: customer_id -> hour (customers with no action in the
+    window are absent). stats: customer_id, hour, actions, contacts."""
     s = stats[(stats["hour"] >= FIRST_HOUR) & (stats["hour"] <= LAST_HOUR) & (stats["actions"] > 0)]
-    if s.empty:
-        return None
-    rate = s["contacts"] / s["actions"]
-    best = s.assign(rate=rate).sort_values(["rate", "hour"], ascending=[False, True])
-    return int(best["hour"].iloc[0])
+    s = s.assign(rate=s["contacts"] / s["actions"])
+    s = s.sort_values(["customer_id", "rate", "hour"], ascending=[True, False, True], kind="mergesort")
+    first = s.drop_duplicates("customer_id")
+    return pd.Series(first["hour"].astype(int).to_numpy(), index=first["customer_id"].to_numpy())
 
 
 def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: PriorityPolicy,
@@ -104,8 +110,8 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
     for i in np.flatnonzero(capped):
         rule[i] = f"sms instead of a call: call cap ({policy.call_cap_per_7_days} calls in the last 7 days)"
 
-    df["capacity_limited"] = False
     actions = df["recommended_action"].to_numpy(copy=True)
+    limited = np.zeros(len(df), dtype=bool)
     calls_left, visits_left = policy.calls_per_day, policy.field_visits_per_day
     for i, action in enumerate(actions):  # rank order
         if action in CALL_ACTIONS:
@@ -120,15 +126,17 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
             continue
         rule[i] = f"sms: {action} capacity for the day is used by higher-priority loans"
         actions[i] = "sms"
-        df.loc[i, "capacity_limited"] = True
+        limited[i] = True
     df["recommended_action"] = actions
+    df["capacity_limited"] = limited
 
     portfolio = hour_stats[hour_stats["customer_id"].isna()]
     portfolio_hour = best_hour(portfolio) or default_hour
     per_customer = hour_stats[hour_stats["customer_id"].notna()]
     enough = per_customer.groupby("customer_id")["actions"].sum()
     enough = set(enough[enough >= policy.contact_hour_min_actions].index)
-    own_hour = {c: best_hour(g) for c, g in per_customer[per_customer["customer_id"].isin(enough)].groupby("customer_id")}
+    listed = per_customer["customer_id"].isin(enough) & per_customer["customer_id"].isin(set(df["customer_id"]))
+    own_hour = best_hours(per_customer[listed]).to_dict()
     needs_hour = df["recommended_action"].isin(CALL_ACTIONS + VISIT_ACTIONS)
     hours = [(own_hour.get(c) or portfolio_hour) if n else None for c, n in zip(df["customer_id"], needs_hour)]
     df["suggested_contact_hour"] = pd.array(hours, dtype="Int64")
