@@ -72,6 +72,8 @@ def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
         events.append(event)
         if len(events) == 3:
             crash_point("during_dbt")
+    if dg.AssetKey(["int_ml_training_snapshots"]) in context.selected_asset_keys:
+        _catch_up_training_snapshots(context, dbt, warehouse)
     # dbt has exited and released the warehouse: add the day's row counts.
     with warehouse.connect() as con:
         for event in events:
@@ -79,6 +81,31 @@ def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
                 yield event.with_metadata({**event.metadata, **_row_counts(con, context.asset_key_for_output(event.output_name).path[-1], context.partition_key)})
             else:
                 yield event
+
+
+PENDING_TRAINING_MONTH_ENDS = """
+    SELECT count(DISTINCT as_of_date) FROM intermediate.int_loan_state_snapshots
+    WHERE is_month_end AND as_of_date + 30 <= CAST(? AS DATE)
+      AND as_of_date NOT IN (SELECT DISTINCT as_of_date FROM intermediate.int_ml_training_snapshots)
+"""
+
+
+def _catch_up_training_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> None:
+    """int_ml_training_snapshots adds a bounded number of month-ends per dbt run (memory); on a
+    first load or after a long pause, run it again until every matured month-end is in."""
+    day = context.partition_key
+    args = ["run", "--select", "int_ml_training_snapshots", "--vars", json.dumps({"business_date": day})]
+    before = None
+    while True:
+        with warehouse.connect() as con:
+            pending = con.execute(PENDING_TRAINING_MONTH_ENDS, [day]).fetchone()[0]
+        if pending == 0:
+            return
+        if pending == before:
+            raise RuntimeError(f"int_ml_training_snapshots made no progress: {pending} matured month-end(s) missing")
+        context.log.info(f"int_ml_training_snapshots: {pending} matured month-end(s) still to add")
+        dbt.cli(args, manifest=arrears_dbt_project().manifest_path).wait()
+        before = pending
 
 
 def _row_counts(con, name: str, business_date: str) -> dict:

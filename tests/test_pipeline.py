@@ -38,7 +38,9 @@ PORTFOLIO_ROWS = """SELECT * FROM marts.mart_portfolio_daily WHERE as_of_date = 
                     ORDER BY segment_type, segment_value"""
 
 
-def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_home):
+def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_home, monkeypatch):
+    # one month-end per dbt pass: the dbt asset must loop until every matured month-end is in
+    monkeypatch.setenv("ARREARS_TRAINING_ROWS_PER_RUN", "1")
     _simulate(arrears_home, until="2025-05-20")
     _run(["2025-05-19", "2025-05-20"])
     before = _bi_rows(arrears_home, FCT_ROWS, ["2025-05-20"])
@@ -55,6 +57,13 @@ def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_ho
     assert _bi_rows(arrears_home, "SELECT DISTINCT as_of_date::VARCHAR FROM marts.fct_loan_delinquency_daily ORDER BY 1") == [
         ("2025-05-19",), ("2025-05-20",), ("2025-06-30",)]
     _assert_no_personal_data(arrears_home)
+    with duckdb.connect(str(arrears_home / "warehouse" / "arrears.duckdb"), read_only=True) as wh:
+        per_month_end = wh.execute("SELECT as_of_date::VARCHAR, count(*) FROM intermediate.int_ml_training_snapshots "
+                                   "GROUP BY 1 ORDER BY 1").fetchall()
+        on_book = wh.execute("SELECT as_of_date::VARCHAR, count(*) FROM intermediate.int_loan_state_snapshots "
+                             "WHERE is_month_end AND is_on_book AND as_of_date <= '2025-05-31' GROUP BY 1 ORDER BY 1").fetchall()
+    assert [d for d, _ in per_month_end] == ["2025-01-31", "2025-02-28", "2025-03-31", "2025-04-30", "2025-05-31"]
+    assert per_month_end == on_book
     # runs are recorded in the persistent Dagster instance under ARREARS_HOME
     runs = list((arrears_home / "dagster").rglob("runs.db")) or list((arrears_home / "dagster").rglob("*.db"))
     assert runs, "no Dagster run storage under ARREARS_HOME"

@@ -7,14 +7,33 @@
   matured month-end never changes, so each is computed once (append).
 -#}
 {%- set D = business_date() -%}
-{%- set starts -%}
+{#- Month-ends are added oldest first, at most about `training_rows_per_run` loan rows per
+    dbt run (at least one month-end; var, else env ARREARS_TRAINING_ROWS_PER_RUN, else 500k),
+    so a first load of a large book stays within the memory budget; the dbt asset runs this
+    model again until every matured month-end is in. -#}
+{%- set rows_per_run = var('training_rows_per_run', env_var('ARREARS_TRAINING_ROWS_PER_RUN', '500000')) | int -%}
+{%- set pending -%}
 (
-    select * from {{ ref('int_loan_state_snapshots') }}
+    select as_of_date, count(*) as loans
+    from {{ ref('int_loan_state_snapshots') }}
     where is_month_end
+      and is_on_book
       and as_of_date + 30 <= {{ D }}
     {% if is_incremental() %}
       and as_of_date not in (select distinct as_of_date from {{ this }})
     {% endif %}
+    group by as_of_date
+)
+{%- endset -%}
+{%- set starts -%}
+(
+    select * from {{ ref('int_loan_state_snapshots') }}
+    where is_month_end
+      and as_of_date in (
+          select as_of_date
+          from (select as_of_date, loans, sum(loans) over (order by as_of_date) as cum_loans from {{ pending }})
+          where cum_loans - loans < {{ rows_per_run }}
+      )
 )
 {%- endset -%}
 
