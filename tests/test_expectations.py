@@ -137,3 +137,31 @@ def test_volume_band_is_a_warning(tmp_path):
     assert [w["expectation"] for w in out.warnings] == ["expect_table_row_count_to_be_between"]
     assert not out.blocking
     assert out.docs_path and Path(out.docs_path).exists()  # GX Data Docs were built
+
+
+def test_large_batches_are_validated_in_slices_with_the_same_findings():
+    """A first load is validated in hash slices of its key: uniqueness stays exact across slices and the
+    unexpected counts add up to those of one pass."""
+    import duckdb
+
+    from orchestration.extract.schema import LOAN_TRANSACTIONS
+    from orchestration.quality.gx_suites import run_suite_on_query
+
+    base = _raw_good(LOAN_TRANSACTIONS).iloc[0]
+    rows = pd.DataFrame([base] * 40).reset_index(drop=True)
+    rows["txn_id"] = [f"T{i}" for i in range(40)]
+    rows.loc[[3, 17], "txn_id"] = "T0"  # the key three times
+    rows.loc[[5, 25, 35], "loan_id"] = None
+    con = duckdb.connect()
+    con.register("batch", rows)
+    sql, name = "SELECT * FROM batch WHERE txn_id <> ?", "raw_loan_transactions"
+    whole = run_suite_on_query(con, sql, ["none"], name)
+    sliced = run_suite_on_query(con, sql, ["none"], name, slice_rows=7)
+    assert whole.blocking and sliced.rows == whole.rows == 40
+
+    def found(o):
+        return sorted((f["expectation"], f["column"], f["unexpected"]) for f in o.critical_failures + o.warnings)
+
+    assert found(sliced) == found(whole)
+    assert ("expect_column_values_to_be_unique", "txn_id", 3) in found(sliced)
+    assert ("expect_column_values_to_not_be_null", "loan_id", 3) in found(sliced)

@@ -17,7 +17,7 @@ from ..extract.assets import run_loaded_at
 from ..extract.schema import ALL_TABLES, CORE_BANKING_TABLES, GATEWAY_SETTLEMENTS
 from ..resources import ArrearsHome, Warehouse
 from ..policy import policy_threshold
-from .gx_suites import SuiteOutcome, run_suite
+from .gx_suites import SuiteOutcome, run_suite, run_suite_on_query
 
 FAILURES_DDL = """CREATE TABLE IF NOT EXISTS raw.expectation_failures (
   as_of_date DATE, source VARCHAR, expectation VARCHAR, severity VARCHAR, rows BIGINT, checked_at TIMESTAMP)"""
@@ -65,9 +65,8 @@ def _raw_suite_check(spec) -> dg.AssetChecksDefinition:
     def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arrears_home: ArrearsHome):
         loaded_at = run_loaded_at(context)
         with warehouse.connect() as con:
-            df = con.execute(f"SELECT * EXCLUDE (_loaded_at) FROM raw.{spec.name} WHERE _loaded_at = ?",
-                             [loaded_at]).df()
-            outcome = run_suite(df, f"raw_{spec.name}", gx_root=_gx_root(arrears_home))
+            outcome = run_suite_on_query(con, f"SELECT * EXCLUDE (_loaded_at) FROM raw.{spec.name} WHERE _loaded_at = ?",
+                                         [loaded_at], f"raw_{spec.name}", gx_root=_gx_root(arrears_home))
             _record(con, context.partition_key, f"raw.{spec.name}", outcome)
         return _result(context, outcome)
 

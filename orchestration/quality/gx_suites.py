@@ -8,6 +8,7 @@ Severity `critical` fails the check with ERROR (blocking publication);
 """
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -113,3 +114,55 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
         index = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
         outcome.docs_path = str(index) if index.exists() else None
     return outcome
+
+
+SLICE_ROWS = 1_000_000  # rows per pandas batch: bounds memory on a first load of a large book
+
+
+def slice_column(name: str) -> str:
+    """The suite's key column (of its uniqueness expectation): rows are sliced by its hash, so a
+    duplicate key always lands in one slice and uniqueness stays exact across slices."""
+    for e in suite_definition(name)["expectations"]:
+        kwargs = e.get("kwargs", {})
+        if e["type"] == "expect_column_values_to_be_unique":
+            return kwargs["column"]
+        if e["type"] == "expect_compound_columns_to_be_unique":
+            return kwargs["column_list"][0]
+    raise ValueError(f"suite {name} has no uniqueness expectation to slice by")
+
+
+def run_suite_on_query(con, sql: str, params: list, name: str, gx_root: Path | None = None,
+                       slice_rows: int = SLICE_ROWS) -> SuiteOutcome:
+    """run_suite on the rows of a DuckDB query, in slices of at most about `slice_rows` rows
+    (every expectation is per row except uniqueness, which the slicing keeps exact)."""
+    total = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+    slices = max(1, math.ceil(total / slice_rows))
+    if slices == 1:
+        return run_suite(con.execute(sql, params).df(), name, gx_root=gx_root)
+    key = slice_column(name)
+    merged = None
+    for i in range(slices):
+        df = con.execute(f"SELECT * FROM ({sql}) WHERE hash({key}) % {slices} = {i}", params).df()
+        merged = _merge(merged, run_suite(df, name, gx_root=gx_root))
+    return merged
+
+
+def _merge(a: SuiteOutcome | None, b: SuiteOutcome) -> SuiteOutcome:
+    if a is None:
+        return b
+
+    def combine(x: list[dict], y: list[dict]) -> list[dict]:
+        out = {(f["expectation"], f["column"]): dict(f) for f in x}
+        for f in y:
+            k = (f["expectation"], f["column"])
+            if k not in out:
+                out[k] = dict(f)
+                continue
+            if isinstance(out[k]["unexpected"], int) and isinstance(f["unexpected"], int):
+                out[k]["unexpected"] += f["unexpected"]
+            out[k]["sample"] = (out[k]["sample"] + f["sample"])[:5]
+        return list(out.values())
+
+    return SuiteOutcome(suite=a.suite, rows=a.rows + b.rows, evaluated=b.evaluated,
+                        critical_failures=combine(a.critical_failures, b.critical_failures),
+                        warnings=combine(a.warnings, b.warnings), docs_path=b.docs_path or a.docs_path)
