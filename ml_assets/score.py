@@ -29,12 +29,18 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> li
             lift = x[c].map(lambda k: lookup.get(k, model.base_rate)).to_numpy(dtype=float) / model.base_rate
         lifts[:, j] = lift
     order = np.argsort(-lifts, axis=1, kind="stable")[:, :top]
-    out = []
+    picked = np.take_along_axis(lifts, order, axis=1) >= MIN_LIFT  # a prefix of each row: lifts are sorted
     values = x[names].to_numpy(dtype=object)
-    for i in range(len(x)):
-        picked = [phrase(names[j], values[i, j]) for j in order[i] if lifts[i, j] >= MIN_LIFT]
-        out.append("; ".join(picked) if picked else "no feature stands out: risk near the book's average")
-    return out
+    # Phrase each distinct (feature, value) once: a million rows share few distinct phrases.
+    text = np.full(len(x), "", dtype=object)
+    for r in range(order.shape[1]):
+        part = np.full(len(x), "", dtype=object)
+        for j in np.unique(order[picked[:, r], r]):
+            rows = picked[:, r] & (order[:, r] == j)
+            codes, distinct = pd.factorize(pd.Series(values[rows, j], dtype=object), use_na_sentinel=False)
+            part[rows] = np.array([phrase(names[j], v) for v in distinct], dtype=object)[codes]
+        text = np.where(~picked[:, r], text, part if r == 0 else text + "; " + part)
+    return np.where(picked[:, 0], text, "no feature stands out: risk near the book's average").tolist()
 
 
 def score(model: RiskModel, version: str, frame: pd.DataFrame, policy: PriorityPolicy) -> pd.DataFrame:
