@@ -17,7 +17,7 @@ import pandas as pd
 
 from .features import CATEGORICAL, NUMERIC
 from .model_store import champion_version, load_version, save_version, set_champion
-from .train import RiskModel, choose, evaluate, fit
+from .train import RECIPE, RiskModel, choose, evaluate, fit
 
 OOT_DATES = 2  # latest matured month-ends held out (one while fewer than six have matured)
 MAX_TRAIN_ROWS = 200_000  # uniform sample: keeps calibration honest, 1M-loan books train in minutes
@@ -126,7 +126,8 @@ def retrain(root: Path, frame: pd.DataFrame, seed: int = 0, now: datetime | None
     now = now or datetime.now(timezone.utc)
     data_fp = fingerprint(frame)
     # named by what it learned from, not by the clock: the same data and seed give the same model and name
-    version = f"rr30-{window['oot_dates'][-1].replace('-', '')}-{data_fp[:10]}-s{seed}"
+    named_by = hashlib.sha256(f"{data_fp}|{RECIPE}".encode()).hexdigest()
+    version = f"rr30-{window['oot_dates'][-1].replace('-', '')}-{named_by[:10]}-s{seed}"
     meta = {
         "created_at": now.isoformat(),
         "target": "business_rules.md section 6: bucket on D+30 (known on D+30) worse than on D, or written off "
@@ -144,6 +145,7 @@ def retrain(root: Path, frame: pd.DataFrame, seed: int = 0, now: datetime | None
         "why": why,
         "library_versions": library_versions(),
         "data_fingerprint": data_fp,
+        "recipe": RECIPE,
         "seed": seed,
     }
     save_version(root, version, model, meta)

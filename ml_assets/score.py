@@ -25,22 +25,31 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> li
             lift = rates[idx] / model.base_rate
             lift[np.isnan(v)] = 1.0
         else:
-            lookup = dict(zip(keys, rates))
-            lift = x[c].map(lambda k: lookup.get(k, model.base_rate)).to_numpy(dtype=float) / model.base_rate
+            lookup = pd.Series(rates, index=pd.Index(keys, dtype=object))
+            rate = pd.Series(x[c].to_numpy(dtype=object)).map(lookup).to_numpy(dtype=float)
+            lift = np.where(np.isnan(rate), model.base_rate, rate) / model.base_rate
         lifts[:, j] = lift
     order = np.argsort(-lifts, axis=1, kind="stable")[:, :top]
     picked = np.take_along_axis(lifts, order, axis=1) >= MIN_LIFT  # a prefix of each row: lifts are sorted
-    values = x[names].to_numpy(dtype=object)
-    # Phrase each distinct (feature, value) once: a million rows share few distinct phrases.
-    text = np.full(len(x), "", dtype=object)
+    # Phrase each distinct (feature, value) once and join each distinct combination once: a million
+    # rows share few of either.
+    phrases: list[str] = []
+    ids = np.full(order.shape, -1, dtype=np.int64)
     for r in range(order.shape[1]):
-        part = np.full(len(x), "", dtype=object)
         for j in np.unique(order[picked[:, r], r]):
             rows = picked[:, r] & (order[:, r] == j)
-            codes, distinct = pd.factorize(pd.Series(values[rows, j], dtype=object), use_na_sentinel=False)
-            part[rows] = np.array([phrase(names[j], v) for v in distinct], dtype=object)[codes]
-        text = np.where(~picked[:, r], text, part if r == 0 else text + "; " + part)
-    return np.where(picked[:, 0], text, "no feature stands out: risk near the book's average").tolist()
+            codes, distinct = pd.factorize(x[names[j]][rows].astype(object), use_na_sentinel=False)
+            ids[rows, r] = len(phrases) + codes
+            phrases.extend(phrase(names[j], v) for v in distinct)
+    # one integer per combination of phrase ids (-1 = none), then each distinct one joined once
+    base = len(phrases) + 1
+    key = np.zeros(len(x), dtype=np.int64)
+    for r in range(order.shape[1]):
+        key = key * base + (ids[:, r] + 1)
+    combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    texts = np.array(["; ".join(phrases[k] for k in ids[i] if k >= 0)
+                      or "no feature stands out: risk near the book's average" for i in first], dtype=object)
+    return texts[inverse].tolist()
 
 
 def score(model: RiskModel, version: str, frame: pd.DataFrame, policy: PriorityPolicy) -> pd.DataFrame:

@@ -23,6 +23,9 @@ from threadpoolctl import threadpool_limits
 from .features import CATEGORICAL, FEATURES, NUMERIC, prepare
 from .monitor import calibration_table, score_metrics
 
+# Bumped whenever fitting changes, so a new recipe on the same data never reuses a stored version name.
+RECIPE = "scorecard+hgb250, isotonic on 3-fold out-of-fold predictions, single refit"
+
 # A challenger whose mean |predicted - realized| per decile is this much worse loses even with a higher AUC.
 CALIBRATION_MARGIN = 0.01
 
@@ -45,14 +48,16 @@ class RiskModel:
         return prepare(frame, self.numeric, self.categorical)[self.features]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        with threadpool_limits(ml_threads()):
+        with threadpool_limits(ml_threads(scoring=True)):
             return self.estimator.predict_proba(self.prepared(frame))[:, 1]
 
 
-def ml_threads() -> int:
-    """OpenMP/BLAS threads for fitting and scoring (ARREARS_ML_THREADS, default 1). On a shared machine
-    gradient boosting with oversubscribed OpenMP threads runs >10x slower than with one."""
-    return int(os.environ.get("ARREARS_ML_THREADS", "1"))
+def ml_threads(scoring: bool = False) -> int:
+    """OpenMP/BLAS threads (ARREARS_ML_THREADS, default 1 for fitting; scoring defaults to 2). On a shared
+    machine gradient boosting fitting with oversubscribed OpenMP threads runs >10x slower than with one;
+    scoring runs alone in the daily job, and a row's prediction does not depend on the thread count."""
+    default = "2" if scoring else "1"
+    return int(os.environ.get("ARREARS_ML_THREADS", default))
 
 
 def scorecard(seed: int, numeric: list[str] = NUMERIC, categorical: list[str] = CATEGORICAL) -> Pipeline:
@@ -107,7 +112,9 @@ def fit(kind: str, frame: pd.DataFrame, y: np.ndarray, seed: int) -> RiskModel:
     categorical = list(CATEGORICAL)
     x = x[numeric + categorical]
     base = (scorecard if kind == "scorecard" else gradient_boosting)(seed, numeric, categorical)
-    est = CalibratedClassifierCV(base, method="isotonic", cv=3)
+    # One model refit on all rows, calibrated on its 3-fold out-of-fold predictions: scoring a
+    # million loans runs one model instead of an ensemble of three.
+    est = CalibratedClassifierCV(base, method="isotonic", cv=3, ensemble=False)
     with warnings.catch_warnings(), threadpool_limits(ml_threads()):
         # sparse count features collapse quantile bins; that is expected
         warnings.filterwarnings("ignore", message="Bins whose width are too small")
