@@ -133,10 +133,8 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
     portfolio = hour_stats[hour_stats["customer_id"].isna()]
     portfolio_hour = best_hour(portfolio) or default_hour
     per_customer = hour_stats[hour_stats["customer_id"].notna()]
-    enough = per_customer.groupby("customer_id")["actions"].sum()
-    enough = set(enough[enough >= policy.contact_hour_min_actions].index)
-    listed = per_customer["customer_id"].isin(enough) & per_customer["customer_id"].isin(set(df["customer_id"]))
-    own_hour = best_hours(per_customer[listed]).to_dict()
+    enough = per_customer.groupby("customer_id")["actions"].transform("sum") >= policy.contact_hour_min_actions
+    own_hour = best_hours(per_customer[enough]).to_dict()
     needs_hour = df["recommended_action"].isin(CALL_ACTIONS + VISIT_ACTIONS)
     hours = [(own_hour.get(c) or portfolio_hour) if n else None for c, n in zip(df["customer_id"], needs_hour)]
     df["suggested_contact_hour"] = pd.array(hours, dtype="Int64")

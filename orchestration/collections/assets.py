@@ -46,13 +46,22 @@ def candidates_sql() -> str:
     """
 
 
+# Contact rate by hour over call and field_visit actions known on D: for the whole portfolio, and
+# for each customer on the day's list (the only customers whose own best hour is needed).
 HOUR_STATS_SQL = """
-    SELECT l.customer_id, hour(a.action_at) AS hour, count(*) AS actions,
-           count(*) FILTER (WHERE a.outcome IN ('contacted', 'promise_to_pay', 'refused', 'dispute')) AS contacts
-    FROM staging.stg_core_banking__collection_actions a
-    JOIN staging.stg_core_banking__loans l ON l.loan_id = a.loan_id
-    WHERE a.channel IN ('call', 'field_visit') AND CAST(a.action_at AS DATE) <= CAST($1 AS DATE)
-    GROUP BY GROUPING SETS ((l.customer_id, hour(a.action_at)), (hour(a.action_at)))
+    WITH actions AS (
+      SELECT l.customer_id, hour(a.action_at) AS hour,
+             a.outcome IN ('contacted', 'promise_to_pay', 'refused', 'dispute') AS contacted
+      FROM staging.stg_core_banking__collection_actions a
+      JOIN staging.stg_core_banking__loans l ON l.loan_id = a.loan_id
+      WHERE a.channel IN ('call', 'field_visit') AND CAST(a.action_at AS DATE) <= CAST($1 AS DATE)
+    )
+    SELECT NULL AS customer_id, hour, count(*) AS actions, count(*) FILTER (WHERE contacted) AS contacts
+    FROM actions GROUP BY hour
+    UNION ALL
+    SELECT customer_id, hour, count(*), count(*) FILTER (WHERE contacted)
+    FROM actions WHERE customer_id IN (SELECT customer_id FROM __listed)
+    GROUP BY customer_id, hour
 """
 
 
@@ -84,7 +93,9 @@ def collection_priority_list(context: dg.AssetExecutionContext, warehouse: Wareh
     policy = priority_policy()
     with warehouse.connect() as con:
         loans = con.execute(candidates_sql(), [day, policy.tier_high_from]).df()
+        con.register("__listed", loans[["customer_id"]])
         hours = con.execute(HOUR_STATS_SQL, [day]).df()
+        con.unregister("__listed")
         ranked = build_priority_list(loans, hours, policy)
         ranked["as_of_date"] = date.fromisoformat(day)
         create_raw_schema(con)
