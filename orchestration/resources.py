@@ -16,7 +16,10 @@ class Warehouse(dg.ConfigurableResource):
     @contextmanager
     def connect(self):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path, config={"memory_limit": os.environ.get("ARREARS_DUCKDB_MEMORY", "3GB")})
+        # Lower than dbt's limit (ARREARS_DUCKDB_MEMORY): this process also holds Python's own data
+        # (extraction chunks, feature frames, the model), and a step's whole process stays under 4 GB.
+        limit = os.environ.get("ARREARS_DUCKDB_MEMORY_IN_PROCESS", "2GB")
+        con = duckdb.connect(self.path, config={"memory_limit": limit})
         try:
             yield con
         finally:
