@@ -1,6 +1,7 @@
 """dbt models as Dagster assets, one partition per business date."""
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -71,6 +72,8 @@ def dbt_build_args(business_date: str) -> list[str]:
     partitions_def=business_dates,
 )
 def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    if dg.AssetKey(["int_loan_state_snapshots"]) in context.selected_asset_keys:
+        _backfill_snapshots(context, dbt, warehouse)
     invocation = dbt.cli(dbt_build_args(context.partition_key), context=context)
     events = []
     for event in invocation.stream():
@@ -86,6 +89,49 @@ def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
                 yield event.with_metadata({**event.metadata, **_row_counts(con, context.asset_key_for_output(event.output_name).path[-1], context.partition_key)})
             else:
                 yield event
+
+
+def _snapshot_rows_per_run() -> int:
+    return int(os.environ.get("ARREARS_SNAPSHOT_ROWS_PER_RUN", "4000000"))
+
+
+def _pending_snapshot_rows(con, day: str) -> int:
+    """Loan rows of the snapshot dates <= day not yet in int_loan_state_snapshots (same calendar as the model)."""
+    built = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'intermediate' "
+                        "AND table_name = 'int_loan_state_snapshots'").fetchone()[0]
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+                       "AND table_name = 'loans'").fetchone()[0]:
+        return 0
+    not_built = "AND d NOT IN (SELECT DISTINCT as_of_date FROM intermediate.int_loan_state_snapshots)" if built else ""
+    return con.execute(f"""
+        WITH b AS (SELECT min(disbursed_on) AS f FROM raw.loans),
+        m AS (SELECT CAST(last_day(g) AS DATE) AS me FROM b,
+                     generate_series(CAST(date_trunc('month', b.f) AS TIMESTAMP), CAST(CAST($1 AS DATE) AS TIMESTAMP),
+                                     INTERVAL 1 MONTH) AS t(g)
+              WHERE b.f IS NOT NULL),
+        dates AS (SELECT me AS d FROM m UNION SELECT CAST(me + 30 AS DATE) FROM m)
+        SELECT coalesce(sum((SELECT count(*) FROM raw.loans l WHERE l.disbursed_on <= dates.d)), 0)
+        FROM dates WHERE d <= CAST($1 AS DATE) {not_built}""", [day]).fetchone()[0]
+
+
+def _backfill_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> None:
+    """Before the day's build, compute earlier snapshot dates in bounded passes until what is left
+    fits one run (a first load of a large book), so the build's downstream marts see every date."""
+    day = context.partition_key
+    budget = _snapshot_rows_per_run()
+    args = ["build", "--select", "+int_loan_state_snapshots", "--exclude", "resource_type:test",
+            "--vars", json.dumps({"business_date": day})]
+    before = None
+    while True:
+        with warehouse.connect() as con:
+            pending = _pending_snapshot_rows(con, day)
+        if pending <= budget:
+            return
+        if pending == before:
+            raise RuntimeError(f"int_loan_state_snapshots made no progress: {pending} loan rows of snapshots missing")
+        context.log.info(f"int_loan_state_snapshots: {pending:,} loan rows of snapshot dates to compute first")
+        dbt.cli(args, manifest=arrears_dbt_project().manifest_path).wait()
+        before = pending
 
 
 PENDING_TRAINING_MONTH_ENDS = """

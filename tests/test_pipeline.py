@@ -41,6 +41,8 @@ PORTFOLIO_ROWS = """SELECT * FROM marts.mart_portfolio_daily WHERE as_of_date = 
 def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_home, monkeypatch):
     # one month-end per dbt pass: the dbt asset must loop until every matured month-end is in
     monkeypatch.setenv("ARREARS_TRAINING_ROWS_PER_RUN", "1")
+    # and snapshot dates in passes of about 1,000 loan rows before the day's build
+    monkeypatch.setenv("ARREARS_SNAPSHOT_ROWS_PER_RUN", "1000")
     _simulate(arrears_home, until="2025-05-20")
     _run(["2025-05-19", "2025-05-20"])
     before = _bi_rows(arrears_home, FCT_ROWS, ["2025-05-20"])
@@ -64,6 +66,12 @@ def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_ho
                              "WHERE is_month_end AND is_on_book AND as_of_date <= '2025-05-31' GROUP BY 1 ORDER BY 1").fetchall()
     assert [d for d, _ in per_month_end] == ["2025-01-31", "2025-02-28", "2025-03-31", "2025-04-30", "2025-05-31"]
     assert per_month_end == on_book
+    with duckdb.connect(str(arrears_home / "warehouse" / "arrears.duckdb"), read_only=True) as wh:
+        snapshot_dates = [r[0] for r in wh.execute("SELECT DISTINCT as_of_date::VARCHAR FROM "
+                                                   "intermediate.int_loan_state_snapshots ORDER BY 1").fetchall()]
+    month_ends = ["2025-01-31", "2025-02-28", "2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30"]
+    plus_30 = ["2025-03-02", "2025-03-30", "2025-04-30", "2025-05-30", "2025-06-30"]  # m + 30 <= 06-30
+    assert snapshot_dates == sorted(set(month_ends + plus_30))
     # runs are recorded in the persistent Dagster instance under ARREARS_HOME
     runs = list((arrears_home / "dagster").rglob("runs.db")) or list((arrears_home / "dagster").rglob("*.db"))
     assert runs, "no Dagster run storage under ARREARS_HOME"

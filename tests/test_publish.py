@@ -47,16 +47,17 @@ def test_publish_replaces_a_day_and_keeps_types(tmp_path):
 
 
 def _reader(bi_path: str, stop_at: float, out: mp.Queue):
-    errors, reads, partial = 0, 0, 0
+    errors, reads, partial, messages = 0, 0, 0, []
     while time.time() < stop_at:
         try:
             with duckdb.connect(bi_path, read_only=True) as r:
                 for n, in r.execute("SELECT count(*) FROM marts.fct_daily GROUP BY as_of_date").fetchall():
                     partial += n != LOANS_PER_DAY
             reads += 1
-        except Exception:
+        except Exception as e:
             errors += 1
-    out.put((reads, errors, partial))
+            messages.append(f"{type(e).__name__}: {e}"[:300])
+    out.put((reads, errors, partial, messages[:3]))
 
 
 def test_twenty_readers_never_fail_nor_see_half_a_day(tmp_path):
@@ -82,5 +83,5 @@ def test_twenty_readers_never_fail_nor_see_half_a_day(tmp_path):
         p.join()
     assert day > 4, "publishing made no progress"
     assert sum(r[0] for r in results) > 100
-    assert [r[1] for r in results] == [0] * 20  # no reader error
+    assert [r[1] for r in results] == [0] * 20, [r[3] for r in results if r[3]]  # no reader error
     assert [r[2] for r in results] == [0] * 20  # never a partial day
