@@ -37,10 +37,17 @@ with actions as (
     {%- endif %}
 ),
 
+-- only the lists that drove these actions: the history grows by a list a day
+lists as (
+    select as_of_date, loan_id, strategy
+    from {{ ref('stg_collections__priority_lists') }}
+    where as_of_date >= (select min(action_on) - 1 from actions)
+),
+
 with_strategy as (
     select a.*, coalesce(h.strategy, 'none') as strategy
     from actions as a
-    left join {{ ref('stg_collections__priority_lists') }} as h
+    left join lists as h
         on h.loan_id = a.loan_id
        and h.as_of_date = a.action_on - 1
 ),
