@@ -114,24 +114,30 @@ def _pending_snapshot_rows(con, day: str) -> int:
         FROM dates WHERE d <= CAST($1 AS DATE) {not_built}""", [day]).fetchone()[0]
 
 
-def _backfill_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> None:
-    """Before the day's build, compute earlier snapshot dates in bounded passes until what is left
-    fits one run (a first load of a large book), so the build's downstream marts see every date."""
-    day = context.partition_key
-    budget = _snapshot_rows_per_run()
-    args = ["build", "--select", "+int_loan_state_snapshots", "--exclude", "resource_type:test",
-            "--vars", json.dumps({"business_date": day})]
+def _repeat_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, what: str,
+                args: list[str], left_to_do, done) -> None:
+    """Run dbt `args` until done(left_to_do(con)); every pass must make progress."""
     before = None
     while True:
         with warehouse.connect() as con:
-            pending = _pending_snapshot_rows(con, day)
-        if pending <= budget:
+            left = left_to_do(con)
+        if done(left):
             return
-        if pending == before:
-            raise RuntimeError(f"int_loan_state_snapshots made no progress: {pending} loan rows of snapshots missing")
-        context.log.info(f"int_loan_state_snapshots: {pending:,} loan rows of snapshot dates to compute first")
+        if left == before:
+            raise RuntimeError(f"{what}: no progress, {left:,} still to compute")
+        context.log.info(f"{what}: {left:,} still to compute, running a dbt pass")
         dbt.cli(args, manifest=arrears_dbt_project().manifest_path).wait()
-        before = pending
+        before = left
+
+
+def _backfill_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> None:
+    """Before the day's build, compute earlier snapshot dates in bounded passes until what is left
+    fits one run (a first load of a large book), so the build's downstream marts see every date."""
+    day, budget = context.partition_key, _snapshot_rows_per_run()
+    args = ["build", "--select", "+int_loan_state_snapshots", "--exclude", "resource_type:test",
+            "--vars", json.dumps({"business_date": day})]
+    _repeat_dbt(context, dbt, warehouse, "int_loan_state_snapshots (loan rows of snapshot dates)", args,
+                lambda con: _pending_snapshot_rows(con, day), lambda left: left <= budget)
 
 
 PENDING_TRAINING_MONTH_ENDS = """
@@ -146,17 +152,8 @@ def _catch_up_training_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliR
     first load or after a long pause, run it again until every matured month-end is in."""
     day = context.partition_key
     args = ["run", "--select", "int_ml_training_snapshots", "--vars", json.dumps({"business_date": day})]
-    before = None
-    while True:
-        with warehouse.connect() as con:
-            pending = con.execute(PENDING_TRAINING_MONTH_ENDS, [day]).fetchone()[0]
-        if pending == 0:
-            return
-        if pending == before:
-            raise RuntimeError(f"int_ml_training_snapshots made no progress: {pending} matured month-end(s) missing")
-        context.log.info(f"int_ml_training_snapshots: {pending} matured month-end(s) still to add")
-        dbt.cli(args, manifest=arrears_dbt_project().manifest_path).wait()
-        before = pending
+    _repeat_dbt(context, dbt, warehouse, "int_ml_training_snapshots (matured month-ends)", args,
+                lambda con: con.execute(PENDING_TRAINING_MONTH_ENDS, [day]).fetchone()[0], lambda left: left == 0)
 
 
 def _row_counts(con, name: str, business_date: str) -> dict:
