@@ -43,6 +43,12 @@ class ArrearsDbtTranslator(DagsterDbtTranslator):
             return dg.AssetKey(["raw", dbt_resource_props["name"]])
         return dg.AssetKey([dbt_resource_props["name"]])
 
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        # full_history tests are left out of the daily build (see dbt_build_args): not daily checks.
+        if "full_history" in manifest["nodes"].get(unique_id, {}).get("tags", []):
+            return None
+        return super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
         if dbt_resource_props["resource_type"] == "seed":
