@@ -46,7 +46,7 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> li
     key = np.zeros(len(x), dtype=np.int64)
     for r in range(order.shape[1]):
         key = key * base + (ids[:, r] + 1)
-    combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     texts = np.array(["; ".join(phrases[k] for k in ids[i] if k >= 0)
                       or "no feature stands out: risk near the book's average" for i in first], dtype=object)
     return texts[inverse].tolist()
