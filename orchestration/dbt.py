@@ -11,7 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from .faults import crash_point
 from .partitions import business_dates
-from .resources import Warehouse
+from .resources import Warehouse, table_exists
 from .settings import DBT_PROJECT_DIR
 
 
@@ -103,12 +103,10 @@ def _snapshot_rows_per_run() -> int:
 
 def _pending_snapshot_rows(con, day: str) -> int:
     """Loan rows of the snapshot dates <= day not yet in int_loan_state_snapshots (same calendar as the model)."""
-    built = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'intermediate' "
-                        "AND table_name = 'int_loan_state_snapshots'").fetchone()[0]
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
-                       "AND table_name = 'loans'").fetchone()[0]:
+    if not table_exists(con, "raw.loans"):
         return 0
-    not_built = "AND d NOT IN (SELECT DISTINCT as_of_date FROM intermediate.int_loan_state_snapshots)" if built else ""
+    not_built = ("AND d NOT IN (SELECT DISTINCT as_of_date FROM intermediate.int_loan_state_snapshots)"
+                 if table_exists(con, "intermediate.int_loan_state_snapshots") else "")
     return con.execute(f"""
         WITH b AS (SELECT min(disbursed_on) AS f FROM raw.loans),
         m AS (SELECT CAST(last_day(g) AS DATE) AS me FROM b,

@@ -29,7 +29,7 @@ from ml_assets.score import score
 
 from .partitions import business_dates
 from .policy import priority_policy
-from .resources import ArrearsHome, Warehouse
+from .resources import ArrearsHome, Warehouse, table_exists
 
 TRAINING_TABLE = "intermediate.int_ml_training_snapshots"
 FEATURES_TABLE = "intermediate.int_ml_features_on_date"
@@ -52,15 +52,9 @@ def models_root(home: ArrearsHome | str | Path) -> Path:
     return root
 
 
-def _table_exists(con, qualified: str) -> bool:
-    schema, name = qualified.split(".")
-    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                            [schema, name]).fetchone())
-
-
 def load_training_frame(con, seed: int = 0) -> tuple[pd.DataFrame, int]:
     """Matured snapshots: a uniform, repeatable sample of the training dates, the OOT dates (capped) whole."""
-    if not _table_exists(con, TRAINING_TABLE):
+    if not table_exists(con, TRAINING_TABLE):
         raise NotEnoughHistory(f"{TRAINING_TABLE} does not exist yet: run a business date first (arrears run --date D)")
     counts = dict(con.execute(f"SELECT as_of_date, count(*) FROM {TRAINING_TABLE} GROUP BY 1").fetchall())
     train_dates, oot_dates = plan_window(list(counts))

@@ -26,6 +26,13 @@ class Warehouse(dg.ConfigurableResource):
             con.close()
 
 
+def table_exists(con, qualified: str) -> bool:
+    """Whether schema.table exists in the DuckDB connection."""
+    schema, name = qualified.split(".")
+    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                            [schema, name]).fetchone())
+
+
 class CoreBankingSource(dg.ConfigurableResource):
     """SQLAlchemy URL of the core-banking database (ARREARS_SOURCE_URL)."""
 

@@ -6,6 +6,8 @@ types and the row rules, and only then casts it; dbt reads the typed tables.
 
 from dataclasses import dataclass, field
 
+from ..resources import table_exists
+
 MONEY = "DECIMAL(18,2)"
 RATE = "DECIMAL(9,6)"
 
@@ -218,9 +220,7 @@ def create_raw_schema(con) -> None:
 
 def _move_list_history_out_of_marts(con) -> None:
     """Warehouses built before the list history moved to raw keep their lists."""
-    old = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' "
-                      "AND table_name = 'collection_priority_list_history'").fetchone()[0]
-    if old:
+    if table_exists(con, "marts.collection_priority_list_history"):
         con.execute("BEGIN TRANSACTION")
         con.execute("INSERT INTO raw.collection_priority_list_history SELECT * FROM marts.collection_priority_list_history "
                     "WHERE as_of_date NOT IN (SELECT DISTINCT as_of_date FROM raw.collection_priority_list_history)")
