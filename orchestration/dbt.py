@@ -1,7 +1,8 @@
 """dbt models as Dagster assets, one partition per business date."""
 
-import json
 import os
+import shutil
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -61,14 +62,29 @@ class ArrearsDbtTranslator(DagsterDbtTranslator):
 translator = ArrearsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_build_args(business_date: str) -> list[str]:
+def dbt_build_args() -> list[str]:
     # dbt unit tests pin formulas on fixed rows; they run in the test suite, not daily. Tests tagged
     # full_history re-check uniqueness over every row ever loaded, a cost that grows with history:
     # extraction already keeps the first delivery of each key and the raw GX suites check each
     # day's batch, so they run in the test suite and on demand (dbt test --select tag:full_history).
     # (one --exclude value, space-separated: how dagster-dbt reads runtime selection)
-    return ["build", "--vars", json.dumps({"business_date": business_date}),
-            "--exclude", "test_type:unit tag:full_history"]
+    return ["build", "--exclude", "test_type:unit tag:full_history"]
+
+
+@contextmanager
+def business_date_for_dbt(business_date: str):
+    """The business date for the dbt invocations inside the block, as ARREARS_BUSINESS_DATE
+    (macro business_date). Not a --vars value: changed vars make dbt re-parse the whole project
+    on every run, an environment variable read at execution keeps partial parsing."""
+    before = os.environ.get("ARREARS_BUSINESS_DATE")
+    os.environ["ARREARS_BUSINESS_DATE"] = business_date
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ARREARS_BUSINESS_DATE", None)
+        else:
+            os.environ["ARREARS_BUSINESS_DATE"] = before
 
 
 @dbt_assets(
@@ -78,16 +94,18 @@ def dbt_build_args(business_date: str) -> list[str]:
     partitions_def=business_dates,
 )
 def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    if dg.AssetKey(["int_loan_state_snapshots"]) in context.selected_asset_keys:
-        _backfill_snapshots(context, dbt, warehouse)
-    invocation = dbt.cli(dbt_build_args(context.partition_key), context=context)
-    events = []
-    for event in invocation.stream():
-        events.append(event)
-        if len(events) == 3:
-            crash_point("during_dbt")
-    if dg.AssetKey(["int_ml_training_snapshots"]) in context.selected_asset_keys:
-        _catch_up_training_snapshots(context, dbt, warehouse)
+    with business_date_for_dbt(context.partition_key):
+        if dg.AssetKey(["int_loan_state_snapshots"]) in context.selected_asset_keys:
+            _backfill_snapshots(context, dbt, warehouse)
+        invocation = dbt.cli(dbt_build_args(), context=context)
+        events = []
+        for event in invocation.stream():
+            events.append(event)
+            if len(events) == 3:
+                crash_point("during_dbt")
+        _keep_partial_parse(invocation.target_path)
+        if dg.AssetKey(["int_ml_training_snapshots"]) in context.selected_asset_keys:
+            _catch_up_training_snapshots(context, dbt, warehouse)
     # dbt has exited and released the warehouse: add the day's row counts.
     with warehouse.connect() as con:
         for event in events:
@@ -95,6 +113,21 @@ def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
                 yield event.with_metadata({**event.metadata, **_row_counts(con, context.asset_key_for_output(event.output_name).path[-1], context.partition_key)})
             else:
                 yield event
+
+
+def _keep_partial_parse(invocation_target: Path) -> None:
+    """dagster-dbt gives every invocation its own target folder, seeded with the project's
+    partial_parse.msgpack. That file is only reusable when it was written with this profile (the
+    warehouse path is part of it), so keep the one this run wrote: the next run parses only what
+    changed instead of the whole project."""
+    written = Path(invocation_target) / "partial_parse.msgpack"
+    if not written.exists():
+        return
+    project = arrears_dbt_project()
+    kept = Path(project.project_dir) / project.target_path / "partial_parse.msgpack"
+    tmp = kept.with_name(kept.name + ".tmp")
+    shutil.copyfile(written, tmp)
+    os.replace(tmp, kept)  # a reader sees the old file or the new one, whole
 
 
 def _snapshot_rows_per_run() -> int:
@@ -138,8 +171,7 @@ def _backfill_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     """Before the day's build, compute earlier snapshot dates in bounded passes until what is left
     fits one run (a first load of a large book), so the build's downstream marts see every date."""
     day, budget = context.partition_key, _snapshot_rows_per_run()
-    args = ["build", "--select", "+int_loan_state_snapshots", "--exclude", "resource_type:test",
-            "--vars", json.dumps({"business_date": day})]
+    args = ["build", "--select", "+int_loan_state_snapshots", "--exclude", "resource_type:test"]
     _repeat_dbt(context, dbt, warehouse, "int_loan_state_snapshots (loan rows of snapshot dates)", args,
                 lambda con: _pending_snapshot_rows(con, day), lambda left: left <= budget)
 
@@ -155,7 +187,7 @@ def _catch_up_training_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliR
     """int_ml_training_snapshots adds a bounded number of month-ends per dbt run (memory); on a
     first load or after a long pause, run it again until every matured month-end is in."""
     day = context.partition_key
-    args = ["run", "--select", "int_ml_training_snapshots", "--vars", json.dumps({"business_date": day})]
+    args = ["run", "--select", "int_ml_training_snapshots"]
     _repeat_dbt(context, dbt, warehouse, "int_ml_training_snapshots (matured month-ends)", args,
                 lambda con: con.execute(PENDING_TRAINING_MONTH_ENDS, [day]).fetchone()[0], lambda left: left == 0)
 

@@ -122,3 +122,20 @@ def test_scores_use_only_what_is_known_on_d_and_rescoring_reproduces_them(arrear
         assert con.execute("SELECT max(value_date) FROM staging.stg_core_banking__loan_transactions").fetchone()[0] \
             > date(2025, 7, 1)
         assert con.execute(f"SELECT max(as_of_date) FROM {TRAINING_TABLE}").fetchone()[0] == date(2025, 3, 31)
+
+
+def test_training_rows_of_a_month_end_reuse_the_features_scored_on_it(arrears_home, tmp_path):
+    """The month-end's features, kept as scoring computed them (int_ml_features_month_end), become its
+    training rows 30 days later: the same rows as computing them from the snapshots."""
+    simulate(arrears_home / "source", until=date(2025, 7, 31), **BOOK)
+    daily, direct = tmp_path / "daily.duckdb", tmp_path / "direct.duckdb"
+    _extract_and_build(arrears_home, daily, tmp_path, "2025-04-30")   # the month-end: features kept
+    _extract_and_build(arrears_home, daily, tmp_path, "2025-05-30")   # its 30-day mark: training rows
+    _extract_and_build(arrears_home, direct, tmp_path, "2025-05-30")  # no month-end run: computed
+    month_end = f"SELECT * FROM {TRAINING_TABLE} WHERE as_of_date = DATE '2025-04-30' ORDER BY loan_id"
+    kept = "SELECT count(*) FROM intermediate.int_ml_features_month_end WHERE as_of_date = DATE '2025-04-30'"
+    with duckdb.connect(str(daily), read_only=True) as a, duckdb.connect(str(direct), read_only=True) as b:
+        reused, computed = a.execute(month_end).df(), b.execute(month_end).df()
+        assert a.execute(kept).fetchone()[0] == len(reused) > 300
+        assert b.execute(kept).fetchone()[0] == 0
+    pd.testing.assert_frame_equal(reused[computed.columns], computed)

@@ -46,9 +46,10 @@ def test_publish_replaces_a_day_and_keeps_types(tmp_path):
         assert r.execute("SELECT count(*) FROM marts.mart_monthly").fetchone()[0] == 1
 
 
-def _reader(bi_path: str, stop_at: float, out: mp.Queue):
+def _reader(bi_path: str, ready: mp.Queue, stop, out: mp.Queue):
     errors, reads, partial, messages = 0, 0, 0, []
-    while time.time() < stop_at:
+    ready.put(True)  # started (a spawned reader takes a while to import on a busy machine)
+    while not stop.is_set():
         try:
             with duckdb.connect(bi_path, read_only=True) as r:
                 for n, in r.execute("SELECT count(*) FROM marts.fct_daily GROUP BY as_of_date").fetchall():
@@ -67,18 +68,20 @@ def test_twenty_readers_never_fail_nor_see_half_a_day(tmp_path):
     _build_day(wh, "2025-03-01")
     publish(wh, bi, "2025-03-01", MARTS)
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    stop_at = time.time() + 8
-    readers = [ctx.Process(target=_reader, args=(str(bi), stop_at, out)) for _ in range(20)]
+    ready, stop, out = ctx.Queue(), ctx.Event(), ctx.Queue()
+    readers = [ctx.Process(target=_reader, args=(str(bi), ready, stop, out)) for _ in range(20)]
     for p in readers:
         p.start()
-    day = 2
-    while time.time() < stop_at - 1:
+    for _ in readers:  # publish only once every reader is reading
+        ready.get(timeout=120)
+    day, publish_until = 2, time.time() + 7
+    while time.time() < publish_until:
         d = f"2025-03-{day:02d}"
         _build_day(wh, d)
         publish(wh, bi, d, MARTS)
         day += 1
-    results = [out.get(timeout=30) for _ in readers]
+    stop.set()
+    results = [out.get(timeout=60) for _ in readers]
     for p in readers:
         p.join()
     assert day > 4, "publishing made no progress"

@@ -3,8 +3,8 @@
   one column as_of_date): business_rules.md sections 1 and 2. The one implementation
   behind the daily business date, the month-end snapshots (roll rates, vintages, cures,
   recoveries) and the risk model's training snapshots. One row per (as_of_date, loan
-  that exists on it). The ledger is aggregated per loan and date once, then joined to
-  the cumulated schedule.
+  that exists on it). The ledger (int_ledger_counted) is aggregated per loan and date once,
+  then joined to the cumulated schedule.
 -#}
 {% macro loan_state(dates) %}
 with params as (
@@ -22,77 +22,51 @@ loans as (
     inner join dates as d on l.disbursed_on <= d.as_of_date
 ),
 
--- ledger rows known on each date (section 1). A reversal counts only when the repayment it
--- undoes also counts on that date. Reversals are few: materialised first so the join to the
--- ledger builds its hash table on them.
-reversals_known as materialized (
-    select d.as_of_date, t.txn_id, t.loan_id, t.txn_type, t.amount,
-           coalesce(t.principal_portion, 0) as principal_portion, t.value_date, t.reverses_txn_id
-    from {{ ref('stg_core_banking__loan_transactions') }} as t
-    inner join dates as d on t.value_date <= d.as_of_date and t.booked_on <= d.as_of_date
-    where t.txn_type = 'reversal'
-),
-
-counted as (
-    select d.as_of_date, t.loan_id, t.txn_type, t.amount, coalesce(t.principal_portion, 0) as principal_portion,
-           t.value_date
-    from {{ ref('stg_core_banking__loan_transactions') }} as t
-    inner join dates as d on t.value_date <= d.as_of_date and t.booked_on <= d.as_of_date
-    where t.txn_type <> 'reversal'
-    union all
-    select r.as_of_date, r.loan_id, r.txn_type, r.amount, r.principal_portion, r.value_date
-    from reversals_known as r
-    inner join {{ ref('stg_core_banking__loan_transactions') }} as undone
-        on undone.txn_id = r.reverses_txn_id
-    where undone.value_date <= r.as_of_date
-      and undone.booked_on <= r.as_of_date
-),
-
+-- ledger known on each date (section 1): int_ledger_counted carries each row's first known
+-- date and signed effect, so this is one filtered aggregation
 ledger as materialized (
     select
-        as_of_date,
-        loan_id,
-        sum(case when txn_type in ('repayment', 'waiver') then amount
-                 when txn_type = 'reversal' then -amount
-                 else 0 end) as paid,
-        sum(case when txn_type in ('repayment', 'waiver', 'write_off') then principal_portion
-                 when txn_type = 'reversal' then -principal_portion
-                 else 0 end) as principal_reduction,
-        min(case when txn_type = 'write_off' then value_date end) as first_write_off_on
-    from counted
-    group by as_of_date, loan_id
+        d.as_of_date,
+        e.loan_id,
+        sum(e.paid_delta) as paid,
+        sum(e.principal_delta) as principal_reduction,
+        min(case when e.txn_type = 'write_off' then e.value_date end) as first_write_off_on
+    from {{ ref('int_ledger_counted') }} as e
+    inner join dates as d on e.counts_from <= d.as_of_date
+    group by d.as_of_date, e.loan_id
 ),
 
-schedule_state as (
-    select
-        l.as_of_date,
-        s.loan_id,
-        min(case when s.due_date < l.as_of_date and s.cum_due - coalesce(g.paid, 0) > p.paid_tolerance
-                 then s.due_date end) as earliest_unpaid_past_due_date,
-        count(case when s.due_date < l.as_of_date and s.cum_due - coalesce(g.paid, 0) > p.paid_tolerance
-                   then 1 end) as missed_installments,
-        coalesce(sum(case when s.due_date < l.as_of_date then s.due_amount end), 0) as past_due_total,
-        coalesce(bool_or(s.installment_order = 1 and s.cum_due - coalesce(g.paid, 0) > p.paid_tolerance), false)
-            as first_installment_unpaid
-    from {{ ref('int_installments_cumulated') }} as s
-    inner join loans as l on l.loan_id = s.loan_id
-    left join ledger as g on g.loan_id = s.loan_id and g.as_of_date = l.as_of_date
-    cross join params as p
-    -- installments not yet due cannot be late; installment 1 is kept for the first-payment flag
-    where s.due_date < l.as_of_date or s.installment_order = 1
-    group by l.as_of_date, s.loan_id
-),
-
-book as (
+book as materialized (
     select
         l.*,
         coalesce(g.paid, 0) as paid,
+        -- an installment is unpaid when cum_due - paid > tolerance, i.e. cum_due > paid + tolerance
+        coalesce(g.paid, 0) + p.paid_tolerance as paid_plus_tolerance,
         coalesce(g.principal_reduction, 0) as principal_reduction,
         g.first_write_off_on,
         case when l.status in ('settled', 'written_off') and l.status_changed_on <= l.as_of_date
              then l.status_changed_on end as status_left_on
     from loans as l
     left join ledger as g on g.loan_id = l.loan_id and g.as_of_date = l.as_of_date
+    cross join params as p
+),
+
+schedule_state as (
+    select
+        b.as_of_date,
+        b.loan_id,
+        min(case when s.due_date < b.as_of_date and s.cum_due > b.paid_plus_tolerance
+                 then s.due_date end) as earliest_unpaid_past_due_date,
+        count(case when s.due_date < b.as_of_date and s.cum_due > b.paid_plus_tolerance
+                   then 1 end) as missed_installments,
+        coalesce(sum(case when s.due_date < b.as_of_date then s.due_amount end), 0) as past_due_total,
+        coalesce(bool_or(s.installment_order = 1 and s.cum_due > b.paid_plus_tolerance), false)
+            as first_installment_unpaid
+    from {{ ref('int_installments_cumulated') }} as s
+    inner join book as b on b.loan_id = s.loan_id
+    -- installments not yet due cannot be late; installment 1 is kept for the first-payment flag
+    where s.due_date < b.as_of_date or s.installment_order = 1
+    group by b.as_of_date, b.loan_id
 )
 
 select
@@ -115,12 +89,11 @@ select
          when b.status_left_on is not null then b.status end as left_book_as,
     cast(b.paid as decimal(18, 2)) as paid_amount,
     cast(b.principal - b.principal_reduction as decimal(18, 2)) as outstanding_principal,
-    cast(case when coalesce(s.past_due_total, 0) - b.paid > p.paid_tolerance
+    cast(case when coalesce(s.past_due_total, 0) > b.paid_plus_tolerance
               then coalesce(s.past_due_total, 0) - b.paid else 0 end as decimal(18, 2)) as overdue_amount,
     cast(coalesce(b.as_of_date - s.earliest_unpaid_past_due_date, 0) as integer) as dpd,
     cast(coalesce(s.missed_installments, 0) as integer) as missed_installments,
     coalesce(s.first_installment_unpaid, false) as first_installment_unpaid
 from book as b
 left join schedule_state as s on s.loan_id = b.loan_id and s.as_of_date = b.as_of_date
-cross join params as p
 {% endmacro %}

@@ -22,15 +22,12 @@ dates as materialized (
     select distinct as_of_date from base
 ),
 
--- repayments, waivers and counted reversals known on each date, signed
+-- repayments, waivers and counted reversals known on each date, signed (int_ledger_counted)
 ledger as materialized (
-    select d.as_of_date, t.loan_id, t.txn_type, t.value_date,
-           case when t.txn_type = 'reversal' then -t.amount else t.amount end as signed_amount
-    from {{ ref('stg_core_banking__loan_transactions') }} as t
-    inner join dates as d on t.value_date <= d.as_of_date and t.booked_on <= d.as_of_date
-    left join {{ ref('stg_core_banking__loan_transactions') }} as undone on undone.txn_id = t.reverses_txn_id
-    where t.txn_type in ('repayment', 'waiver', 'reversal')
-      and (t.txn_type <> 'reversal' or (undone.value_date <= d.as_of_date and undone.booked_on <= d.as_of_date))
+    select d.as_of_date, e.loan_id, e.txn_type, e.value_date, e.paid_delta as signed_amount
+    from {{ ref('int_ledger_counted') }} as e
+    inner join dates as d on e.counts_from <= d.as_of_date
+    where e.txn_type in ('repayment', 'waiver', 'reversal')
 ),
 
 payments as (
@@ -69,11 +66,13 @@ schedule as (
     group by as_of_date, loan_id
 ),
 
--- when each installment due in the last 180 days was covered (oldest first), as known on the date
+-- when each installment due in the last 180 days was covered (oldest first), as known on the date:
+-- the first value date whose end-of-day total paid reaches it (a range frame: all rows of a value
+-- date count together, so the answer does not depend on the order of same-day rows)
 running as (
     select as_of_date, loan_id, value_date,
            sum(signed_amount) over (partition by as_of_date, loan_id order by value_date
-                                    rows between unbounded preceding and current row) as cum_paid
+                                    range between unbounded preceding and current row) as cum_paid
     from ledger
 ),
 

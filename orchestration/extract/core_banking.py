@@ -21,6 +21,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from ..faults import crash_point
+from ..memory import release_freed_memory
 from .load import LoadResult, load_batch
 from .schema import (
     COLLECTION_ACTIONS,
@@ -219,6 +220,7 @@ def extract_core_banking(con, source_url: str, business_date: str,
                 con.execute("COMMIT")
                 if spec is LOANS:
                     crash_point("after_loans_loaded")
+                release_freed_memory()
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..memory import release_freed_memory
 from ..settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -117,6 +118,7 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
 
 
 SLICE_ROWS = 1_000_000  # rows per pandas batch: bounds memory on a first load of a large book
+LARGE_BATCH_ROWS = 100_000  # after validating more, freed memory is handed back to the OS
 
 
 def slice_column(name: str) -> str:
@@ -138,12 +140,17 @@ def run_suite_on_query(con, sql: str, params: list, name: str, gx_root: Path | N
     total = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
     slices = max(1, math.ceil(total / slice_rows))
     if slices == 1:
-        return run_suite(con.execute(sql, params).df(), name, gx_root=gx_root)
+        outcome = run_suite(con.execute(sql, params).df(), name, gx_root=gx_root)
+        if total >= LARGE_BATCH_ROWS:  # a daily batch is small: no collection pass needed
+            release_freed_memory()
+        return outcome
     key = slice_column(name)
     merged = None
     for i in range(slices):
         df = con.execute(f"SELECT * FROM ({sql}) WHERE hash({key}) % {slices} = {i}", params).df()
         merged = _merge(merged, run_suite(df, name, gx_root=gx_root))
+        del df
+        release_freed_memory()
     return merged
 
 

@@ -2,7 +2,7 @@
 {#-
   Training rows of the risk model: every loan on book at a month-end m whose 30-day
   window has passed (m + 30 <= D), its features as known on m (macro ml_features, the
-  same code as daily scoring) and its section 6 label from the state as known on m + 30
+  same code as daily scoring; as scored on m when m was run as a business date) and its section 6 label from the state as known on m + 30
   (macro roll_forward_labels). Both snapshots come from int_loan_state_snapshots. A
   matured month-end never changes, so each is computed once (append).
 -#}
@@ -37,8 +37,18 @@
 )
 {%- endset -%}
 
+{#- A month-end this pipeline scored keeps its features (int_ml_features_month_end): only the
+    others (a first load's history) are computed here. -#}
+{%- set kept = ref('int_ml_features_month_end') -%}
+{%- set starts_to_compute -%}
+(select * from {{ starts }} as s where s.as_of_date not in (select distinct as_of_date from {{ kept }}))
+{%- endset -%}
+
 with features as (
-    {{ ml_features(starts) }}
+    select * from {{ kept }}
+    where as_of_date in (select distinct as_of_date from {{ starts }})
+    union all by name
+    select * from ({{ ml_features(starts_to_compute) }})
 ),
 
 labels as (

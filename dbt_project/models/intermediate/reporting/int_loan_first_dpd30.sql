@@ -18,23 +18,12 @@
 -#}
 {%- set D = business_date() -%}
 
-with txns as (
-    select t.loan_id, t.txn_type, t.amount, t.value_date, t.booked_on, t.reverses_txn_id
-    from {{ ref('stg_core_banking__loan_transactions') }} as t
-    where t.txn_type in ('repayment', 'waiver', 'reversal')
-),
-
-events as (
-    select t.loan_id,
-           case when t.txn_type = 'reversal'
-                then greatest(t.value_date, t.booked_on, u.value_date, u.booked_on)
-                else greatest(t.value_date, t.booked_on) end as effective_on,
-           case when t.txn_type = 'reversal' then -t.amount else t.amount end as signed_amount
-    from txns as t
-    left join {{ ref('stg_core_banking__loan_transactions') }} as u
-        on t.txn_type = 'reversal' and u.txn_id = t.reverses_txn_id
-    -- a reversal of a repayment that is not in the ledger never counts
-    where t.txn_type <> 'reversal' or u.txn_id is not null
+with events as (
+    -- each counted ledger row from the day it is known (int_ledger_counted: a reversal on the
+    -- later of its own dates and its repayment's; one of a repayment not in the ledger never)
+    select loan_id, counts_from as effective_on, paid_delta as signed_amount
+    from {{ ref('int_ledger_counted') }}
+    where txn_type in ('repayment', 'waiver', 'reversal')
 ),
 
 -- paid(t) for t in [effective_on, next effective_on): cumulative after each effective date
@@ -87,6 +76,5 @@ where f.first_dpd30_on <= {{ D }}
   -- row known by then (leaving the book is final, so the earliest day decides)
   and not (l.status in ('settled', 'written_off') and l.status_changed_on <= f.first_dpd30_on)
   and not exists (
-      select 1 from {{ ref('stg_core_banking__loan_transactions') }} as w
-      where w.loan_id = f.loan_id and w.txn_type = 'write_off'
-        and greatest(w.value_date, w.booked_on) <= f.first_dpd30_on)
+      select 1 from {{ ref('int_ledger_counted') }} as w
+      where w.loan_id = f.loan_id and w.txn_type = 'write_off' and w.counts_from <= f.first_dpd30_on)
