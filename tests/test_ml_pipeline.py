@@ -128,14 +128,23 @@ def test_training_rows_of_a_month_end_reuse_the_features_scored_on_it(arrears_ho
     """The month-end's features, kept as scoring computed them (int_ml_features_month_end), become its
     training rows 30 days later: the same rows as computing them from the snapshots."""
     simulate(arrears_home / "source", until=date(2025, 7, 31), **BOOK)
-    daily, direct = tmp_path / "daily.duckdb", tmp_path / "direct.duckdb"
-    _extract_and_build(arrears_home, daily, tmp_path, "2025-04-30")   # the month-end: features kept
-    _extract_and_build(arrears_home, daily, tmp_path, "2025-05-30")   # its 30-day mark: training rows
-    _extract_and_build(arrears_home, direct, tmp_path, "2025-05-30")  # no month-end run: computed
+    wh = tmp_path / "wh.duckdb"
+    _extract_and_build(arrears_home, wh, tmp_path, "2025-04-30")  # the month-end: its features are kept
+    _extract_and_build(arrears_home, wh, tmp_path, "2025-05-30")  # its 30-day mark: its training rows
     month_end = f"SELECT * FROM {TRAINING_TABLE} WHERE as_of_date = DATE '2025-04-30' ORDER BY loan_id"
-    kept = "SELECT count(*) FROM intermediate.int_ml_features_month_end WHERE as_of_date = DATE '2025-04-30'"
-    with duckdb.connect(str(daily), read_only=True) as a, duckdb.connect(str(direct), read_only=True) as b:
-        reused, computed = a.execute(month_end).df(), b.execute(month_end).df()
-        assert a.execute(kept).fetchone()[0] == len(reused) > 300
-        assert b.execute(kept).fetchone()[0] == 0
+    with duckdb.connect(str(wh)) as con:
+        reused = con.execute(month_end).df()
+        kept = con.execute("SELECT count(*) FROM intermediate.int_ml_features_month_end "
+                           "WHERE as_of_date = DATE '2025-04-30'").fetchone()[0]
+        assert kept == len(reused) > 300
+        con.execute("DELETE FROM intermediate.int_ml_features_month_end")  # nothing kept: all computed
+    r = subprocess.run([str(DBT), "run", "--select", "int_ml_training_snapshots", "--full-refresh",
+                        "--vars", "{business_date: '2025-05-30'}", "--project-dir", str(REPO / "dbt_project"),
+                        "--profiles-dir", str(REPO / "dbt_project"), "--target-path", str(tmp_path / "target"),
+                        "--log-path", str(tmp_path / "logs")],
+                       cwd=REPO / "dbt_project", env={**os.environ, "ARREARS_WAREHOUSE": str(wh)},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        computed = con.execute(month_end).df()
     pd.testing.assert_frame_equal(reused[computed.columns], computed)

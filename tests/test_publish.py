@@ -74,7 +74,7 @@ def test_twenty_readers_never_fail_nor_see_half_a_day(tmp_path):
         p.start()
     for _ in readers:  # publish only once every reader is reading
         ready.get(timeout=120)
-    day, publish_until = 2, time.time() + 7
+    day, publish_until = 2, time.time() + 5
     while time.time() < publish_until:
         d = f"2025-03-{day:02d}"
         _build_day(wh, d)
