@@ -3,8 +3,9 @@
   Training rows of the risk model: every loan on book at a month-end m whose 30-day
   window has passed (m + 30 <= D), its features as known on m (macro ml_features, the
   same code as daily scoring; as scored on m when m was run as a business date) and its
-  section 6 label from the state as known on m + 30 (macro roll_forward_labels). Both snapshots come from int_loan_state_snapshots. A
-  matured month-end never changes, so each is computed once (append).
+  section 6 label from the state as known on m + 30 (macro roll_forward_labels). Both
+  snapshots come from int_loan_state_snapshots. A matured month-end never changes, so each
+  is computed once (append).
 -#}
 {%- set D = business_date() -%}
 {#- Month-ends are added oldest first, at most about `training_rows_per_run` loan rows per
