@@ -4,9 +4,11 @@
   behind the daily business date, the month-end snapshots (roll rates, vintages, cures,
   recoveries) and the risk model's training snapshots. One row per (as_of_date, loan
   that exists on it). The ledger (int_ledger_counted) is aggregated per loan and date once,
-  then joined to the cumulated schedule.
+  then joined to the cumulated schedule. `only_loans` (a subquery with one column loan_id)
+  restricts it to those loans: the daily state recomputes only loans whose state can have
+  changed and carries the others forward (int_loan_state_on_date).
 -#}
-{% macro loan_state(dates) %}
+{% macro loan_state(dates, only_loans=none) %}
 with params as (
     select {{ policy('paid_tolerance') }} as paid_tolerance
 ),
@@ -20,6 +22,9 @@ loans as (
            l.status, l.status_changed_on
     from {{ ref('stg_core_banking__loans') }} as l
     inner join dates as d on l.disbursed_on <= d.as_of_date
+    {%- if only_loans is not none %}
+    where l.loan_id in (select loan_id from {{ only_loans }})
+    {%- endif %}
 ),
 
 -- ledger known on each date (section 1): int_ledger_counted carries each row's first known
@@ -33,6 +38,9 @@ ledger as materialized (
         min(case when e.txn_type = 'write_off' then e.value_date end) as first_write_off_on
     from {{ ref('int_ledger_counted') }} as e
     inner join dates as d on e.counts_from <= d.as_of_date
+    {%- if only_loans is not none %}
+    where e.loan_id in (select loan_id from {{ only_loans }})
+    {%- endif %}
     group by d.as_of_date, e.loan_id
 ),
 

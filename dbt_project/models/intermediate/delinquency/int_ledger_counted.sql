@@ -48,7 +48,10 @@ select
     cast(case when t.txn_type in ('repayment', 'waiver', 'write_off') then coalesce(t.principal_portion, 0)
               when t.txn_type = 'reversal' then -coalesce(t.principal_portion, 0)
               else 0 end as decimal(18, 2)) as principal_delta,
-    t.loaded_at
+    t.loaded_at,
+    -- when the warehouse learned that the row counts (a reversal: once its repayment is loaded too);
+    -- the daily loan state recomputes the loans with rows known since its previous build
+    case when t.txn_type = 'reversal' then greatest(t.loaded_at, u.loaded_at) else t.loaded_at end as known_at
 from new_rows as t
 left join {{ ref('stg_core_banking__loan_transactions') }} as u
     on t.txn_type = 'reversal' and u.txn_id = t.reverses_txn_id

@@ -15,15 +15,77 @@
     that day (not yet settled or written off as known that day; leaving the book is final).
 
   One row per loan that ever reached dpd > 30 by D (first_dpd30_on <= D).
+
+  Carried forward (as int_loan_state_on_date): when the table was built for a date P with the
+  same tolerance, only loans whose answer can differ are recomputed: a ledger row counting from
+  a day in (P, D] or counting by D and known since P's build, an installment whose first
+  possible dpd>30 day due_date + 31 falls in (P, D], a schedule or loan row loaded since, a
+  status change in (P, D]. For every other loan the first day is a fixed function of unchanged
+  inputs, so P's row stands (kept only when it is <= D, which also serves a re-run of an
+  earlier date).
 -#}
 {%- set D = business_date() -%}
+{%- set carry = false -%}
+{%- if execute and var('carry_state_forward', true) -%}
+    {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
+    {%- if existing is not none -%}
+        {%- set carry = 'ledger_known_until' in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}
+    {%- endif -%}
+{%- endif %}
 
-with events as (
+with watermarks as materialized (
+    select
+        {{ D }} as computed_for_date,
+        (select max(known_at) from {{ ref('int_ledger_counted') }}) as ledger_known_until,
+        (select max(loaded_at) from {{ ref('int_installments_cumulated') }}) as schedule_loaded_until,
+        (select max(loaded_at) from {{ ref('stg_core_banking__loans') }}) as loans_loaded_until,
+        cast({{ policy('paid_tolerance') }} as decimal(18, 2)) as paid_tolerance
+),
+{%- if carry %}
+
+previous as materialized (
+    select p.*
+    from {{ this }} as p
+    where p.paid_tolerance = (select paid_tolerance from watermarks)
+),
+
+since as materialized (
+    select max(computed_for_date) as previous_date, max(ledger_known_until) as ledger_known_until,
+           max(schedule_loaded_until) as schedule_loaded_until, max(loans_loaded_until) as loans_loaded_until
+    from previous
+),
+
+changed_loans as materialized (
+    select l.loan_id
+    from {{ ref('stg_core_banking__loans') }} as l
+    cross join since as s
+    where s.previous_date is null
+       or l.loaded_at > s.loans_loaded_until
+       or (l.status_changed_on > s.previous_date and l.status_changed_on <= {{ D }})
+    union
+    select e.loan_id
+    from {{ ref('int_ledger_counted') }} as e
+    cross join since as s
+    where e.counts_from <= {{ D }}
+      and (e.counts_from > s.previous_date or e.known_at > s.ledger_known_until)
+    union
+    select i.loan_id
+    from {{ ref('int_installments_cumulated') }} as i
+    cross join since as s
+    where (i.due_date + 31 > s.previous_date and i.due_date + 31 <= {{ D }})
+       or i.loaded_at > s.schedule_loaded_until
+),
+{%- endif %}
+
+events as (
     -- each counted ledger row from the day it is known (int_ledger_counted: a reversal on the
     -- later of its own dates and its repayment's; one of a repayment not in the ledger never)
     select loan_id, counts_from as effective_on, paid_delta as signed_amount
     from {{ ref('int_ledger_counted') }}
     where txn_type in ('repayment', 'waiver', 'reversal')
+    {%- if carry %}
+      and loan_id in (select loan_id from changed_loans)
+    {%- endif %}
 ),
 
 -- paid(t) for t in [effective_on, next effective_on): cumulative after each effective date
@@ -41,6 +103,9 @@ installments as (
            i.cum_due - {{ policy('paid_tolerance') }} as paid_threshold
     from {{ ref('int_installments_cumulated') }} as i
     where i.due_date + 31 <= {{ D }}
+    {%- if carry %}
+      and i.loan_id in (select loan_id from changed_loans)
+    {%- endif %}
 ),
 
 -- paid on the installment's first possible dpd>30 day
@@ -65,16 +130,31 @@ first_per_loan as (
     select loan_id, min(first_dpd30_on) as first_dpd30_on
     from first_per_installment
     group by loan_id
+),
+
+first_dpd30 as (
+    select f.loan_id, f.first_dpd30_on
+    from first_per_loan as f
+    inner join {{ ref('stg_core_banking__loans') }} as l on l.loan_id = f.loan_id
+    where f.first_dpd30_on <= {{ D }}
+      and f.first_dpd30_on >= l.disbursed_on
+      -- on book that day (section 1): not settled / written off by status_changed_on, and no write_off
+      -- row known by then (leaving the book is final, so the earliest day decides)
+      and not (l.status in ('settled', 'written_off') and l.status_changed_on <= f.first_dpd30_on)
+      and not exists (
+          select 1 from {{ ref('int_ledger_counted') }} as w
+          where w.loan_id = f.loan_id and w.txn_type = 'write_off' and w.counts_from <= f.first_dpd30_on)
 )
 
-select f.loan_id, f.first_dpd30_on
-from first_per_loan as f
-inner join {{ ref('stg_core_banking__loans') }} as l on l.loan_id = f.loan_id
-where f.first_dpd30_on <= {{ D }}
-  and f.first_dpd30_on >= l.disbursed_on
-  -- on book that day (section 1): not settled / written off by status_changed_on, and no write_off
-  -- row known by then (leaving the book is final, so the earliest day decides)
-  and not (l.status in ('settled', 'written_off') and l.status_changed_on <= f.first_dpd30_on)
-  and not exists (
-      select 1 from {{ ref('int_ledger_counted') }} as w
-      where w.loan_id = f.loan_id and w.txn_type = 'write_off' and w.counts_from <= f.first_dpd30_on)
+select r.loan_id, r.first_dpd30_on, w.*
+from (
+    select loan_id, first_dpd30_on from first_dpd30
+    {%- if carry %}
+    union all
+    select p.loan_id, p.first_dpd30_on
+    from previous as p
+    where p.first_dpd30_on <= {{ D }}
+      and p.loan_id not in (select loan_id from changed_loans)
+    {%- endif %}
+) as r
+cross join watermarks as w
