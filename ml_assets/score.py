@@ -11,9 +11,10 @@ TOP_REASONS = 3
 MIN_LIFT = 1.2  # a feature is a reason when its bin's event rate is 20% above the book's
 
 
-def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[str]:
-    """The features whose training event rate most exceeds the base rate, in a collector's words."""
-    x = model.prepared(frame)
+def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS, prepared: pd.DataFrame | None = None) -> list[str]:
+    """The features whose training event rate most exceeds the base rate, in a collector's words
+    (`prepared`: model.prepared(frame), when the caller has it already)."""
+    x = model.prepared(frame) if prepared is None else prepared
     names = list(model.reason_bins)
     lifts = np.ones((len(x), len(names)))
     for j, c in enumerate(names):
@@ -53,9 +54,10 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> li
 
 
 def score(model: RiskModel, version: str, frame: pd.DataFrame, policy: PriorityPolicy) -> pd.DataFrame:
-    p = model.predict(frame)
+    x = model.prepared(frame)
+    p = model.predict_prepared(x)
     out = pd.DataFrame({"loan_id": frame["loan_id"].to_numpy(), "risk_score": p.astype(float)})
     out["risk_tier"] = risk_tier(out["risk_score"], policy).to_numpy()
     out["model_version"] = version
-    out["reasons"] = reasons(model, frame)
+    out["reasons"] = reasons(model, frame, prepared=x)
     return out

@@ -48,8 +48,12 @@ class RiskModel:
         return prepare(frame, self.numeric, self.categorical)[self.features]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict_prepared(self.prepared(frame))
+
+    def predict_prepared(self, x: pd.DataFrame) -> np.ndarray:
+        """predict() on rows already through prepared() (scoring prepares a million rows once)."""
         with threadpool_limits(ml_threads(scoring=True)):
-            return self.estimator.predict_proba(self.prepared(frame))[:, 1]
+            return self.estimator.predict_proba(x)[:, 1]
 
 
 def ml_threads(scoring: bool = False) -> int:

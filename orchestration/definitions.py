@@ -1,14 +1,13 @@
 """The one Definitions object of the Arrears code location."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from . import settings
 
 settings.apply_defaults()
 
 from .collections.assets import collection_priority_list, priority_list_history  # noqa: E402
-from .dbt import arrears_dbt_models, arrears_dbt_project  # noqa: E402
+from .dbt import ArrearsDbtCli, arrears_dbt_models, arrears_dbt_project  # noqa: E402
 from .extract.assets import core_banking_raw, gateway_settlements_raw  # noqa: E402
 from .ml import ml_asset_defs, ml_checks, ml_jobs, ml_schedules  # noqa: E402
 from .publish.assets import bi_marts  # noqa: E402
@@ -30,6 +29,6 @@ defs = dg.Definitions(
         "settlement_landing": SettlementLanding(path=dg.EnvVar("ARREARS_PAYMENTS_DIR")),
         "arrears_home": ArrearsHome(path=dg.EnvVar("ARREARS_HOME")),
         "ops_database": OpsDatabase(url=dg.EnvVar("ARREARS_OPS_URL")),
-        "dbt": DbtCliResource(project_dir=arrears_dbt_project(), profiles_dir=str(settings.DBT_PROJECT_DIR)),
+        "dbt": ArrearsDbtCli(project_dir=arrears_dbt_project(), profiles_dir=str(settings.DBT_PROJECT_DIR)),
     },
 )

@@ -137,6 +137,20 @@ def test_volume_band_is_a_warning(tmp_path):
     assert [w["expectation"] for w in out.warnings] == ["expect_table_row_count_to_be_between"]
     assert not out.blocking
     assert out.docs_path and Path(out.docs_path).exists()  # GX Data Docs were built
+    assert "/validations/fct_loan_delinquency_daily/" in out.docs_path  # the check links to its own page
+
+
+def test_data_docs_index_lists_only_the_latest_validations(tmp_path, monkeypatch):
+    """Each run re-renders the Data Docs index: it must not grow with every result ever stored."""
+    from orchestration.quality import gx_suites
+
+    monkeypatch.setattr(gx_suites, "DOCS_INDEX_VALIDATIONS", 3)
+    pages = [run_suite(_fct_good(3), "fct_loan_delinquency_daily", {"min_rows": 1, "max_rows": 9},
+                       gx_root=tmp_path).docs_path for _ in range(5)]
+    assert len(set(pages)) == 5 and all(Path(p).exists() for p in pages)  # every validation keeps its page
+    index = (tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
+    linked = [p for p in pages if Path(p).relative_to(tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site").as_posix() in index]
+    assert linked == pages[-3:]
 
 
 def test_large_batches_are_validated_in_slices_with_the_same_findings():
