@@ -26,8 +26,8 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS, prepa
             lift = rates[idx] / model.base_rate
             lift[np.isnan(v)] = 1.0
         else:
-            lookup = pd.Series(rates, index=pd.Index(keys, dtype=object))
-            rate = pd.Series(x[c].to_numpy(dtype=object)).map(lookup).to_numpy(dtype=float)
+            pos = pd.Index(keys, dtype=object).get_indexer(x[c].to_numpy(dtype=object))  # -1: unseen
+            rate = np.where(pos >= 0, rates[pos], np.nan)
             lift = np.where(np.isnan(rate), model.base_rate, rate) / model.base_rate
         lifts[:, j] = lift
     order = np.argsort(-lifts, axis=1, kind="stable")[:, :top]

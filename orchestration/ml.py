@@ -14,7 +14,6 @@
 """
 
 import json
-from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -145,7 +144,7 @@ def risk_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, arrears
         model, _ = load_version(root, version)
         rows = rescore(model, version, frame, day)
     write_scores(warehouse, day, rows)
-    tiers = Counter(rows["risk_tier"])
+    tiers = {str(k): int(v) for k, v in rows["risk_tier"].value_counts().items()}
     md = {"model_version": version or "none", "rows": len(rows), "rows_by_tier": dg.MetadataValue.json(dict(tiers)),
           "mean_risk_score": float(rows["risk_score"].mean()) if len(rows) else None,
           "trained_on_first_need": trained["version"] if trained else None}
