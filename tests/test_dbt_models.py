@@ -246,7 +246,7 @@ def test_daily_marts_exact_rows_and_reruns(tmp_path, warehouse):
     # (the reporting marts' unit tests run in tests/test_reporting.py)
     out = dbt(tmp_path, "test", "--select", "test_type:unit", "--exclude", "path:models/marts/reporting",
               "path:models/intermediate/reporting")
-    assert "PASS=6" in out and "ERROR=0" in out
+    assert "PASS=7" in out and "ERROR=0" in out
 
 
 def test_missing_business_date_fails_clearly(tmp_path, warehouse):
