@@ -13,11 +13,11 @@
   Every other input of the state is unchanged, so the carried row is what the full
   computation gives (tests/test_loan_state_carry_forward.py checks it day by day). A table
   from a later date, an older layout or another tolerance is ignored: the whole book is
-  computed, as on the first build (or with var carry_state_forward: false).
+  computed, as on the first build (also with --full-refresh or var carry_state_forward: false).
 -#}
 {%- set D = business_date() -%}
 {%- set carry = false -%}
-{%- if execute and var('carry_state_forward', true) -%}
+{%- if execute and var('carry_state_forward', true) and not flags.FULL_REFRESH -%}
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
     {%- if existing is not none -%}
         {%- set carry = 'ledger_known_until' in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}

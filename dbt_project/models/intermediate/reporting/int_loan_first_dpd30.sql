@@ -26,7 +26,7 @@
 -#}
 {%- set D = business_date() -%}
 {%- set carry = false -%}
-{%- if execute and var('carry_state_forward', true) -%}
+{%- if execute and var('carry_state_forward', true) and not flags.FULL_REFRESH -%}
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
     {%- if existing is not none -%}
         {%- set carry = 'ledger_known_until' in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}
