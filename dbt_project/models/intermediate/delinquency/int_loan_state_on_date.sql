@@ -16,21 +16,12 @@
   computed, as on the first build (also with --full-refresh or var carry_state_forward: false).
 -#}
 {%- set D = business_date() -%}
-{%- set carry = false -%}
-{%- if execute and var('carry_state_forward', true) and not flags.FULL_REFRESH -%}
-    {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
-    {%- if existing is not none -%}
-        {%- set carry = 'ledger_known_until' in (adapter.get_columns_in_relation(existing) | map(attribute='name') | list) -%}
-    {%- endif -%}
-{%- endif %}
+{%- set carry = var('carry_state_forward', true) and can_carry_forward() %}
 
 with watermarks as materialized (
     -- what this build knows: the next build recomputes loans with inputs loaded after these
     select
-        (select max(known_at) from {{ ref('int_ledger_counted') }}) as ledger_known_until,
-        (select max(loaded_at) from {{ ref('int_installments_cumulated') }}) as schedule_loaded_until,
-        (select max(loaded_at) from {{ ref('stg_core_banking__loans') }}) as loans_loaded_until,
-        cast({{ policy('paid_tolerance') }} as decimal(18, 2)) as paid_tolerance
+        {{ load_watermarks() }}
 ),
 {%- if carry %}
 
