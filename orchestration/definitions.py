@@ -11,6 +11,7 @@ from .dbt import ArrearsDbtCli, arrears_dbt_models, arrears_dbt_project  # noqa:
 from .extract.assets import core_banking_raw, gateway_settlements_raw  # noqa: E402
 from .ml import ml_asset_defs, ml_checks, ml_jobs, ml_schedules  # noqa: E402
 from .publish.assets import bi_marts  # noqa: E402
+from .quality.assets import gx_data_docs  # noqa: E402
 from .quality.checks import quality_checks  # noqa: E402
 from .reporting import reporting_assets, reporting_checks  # noqa: E402
 from .resources import ArrearsHome, CoreBankingSource, OpsDatabase, SettlementLanding, Warehouse  # noqa: E402
@@ -18,7 +19,7 @@ from .schedules import arrears_daily, daily_schedule  # noqa: E402
 
 defs = dg.Definitions(
     assets=[core_banking_raw, gateway_settlements_raw, arrears_dbt_models, bi_marts, collection_priority_list,
-            priority_list_history,
+            priority_list_history, gx_data_docs,
             *reporting_assets, *ml_asset_defs],
     asset_checks=[*quality_checks, *reporting_checks, *ml_checks],
     jobs=[arrears_daily, *ml_jobs],

@@ -140,17 +140,31 @@ def test_volume_band_is_a_warning(tmp_path):
     assert "/validations/fct_loan_delinquency_daily/" in out.docs_path  # the check links to its own page
 
 
-def test_data_docs_index_lists_only_the_latest_validations(tmp_path, monkeypatch):
-    """Each run re-renders the Data Docs index: it must not grow with every result ever stored."""
+def test_data_docs_are_rendered_once_per_run_and_the_index_lists_only_the_latest(tmp_path, monkeypatch):
+    """Passing suites only store their results; one render makes every missing page and an index that
+    does not grow with every result ever stored. A failing suite renders at once."""
     from orchestration.quality import gx_suites
 
     monkeypatch.setattr(gx_suites, "DOCS_INDEX_VALIDATIONS", 3)
-    pages = [run_suite(_fct_good(3), "fct_loan_delinquency_daily", {"min_rows": 1, "max_rows": 9},
-                       gx_root=tmp_path).docs_path for _ in range(5)]
-    assert len(set(pages)) == 5 and all(Path(p).exists() for p in pages)  # every validation keeps its page
-    index = (tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
-    linked = [p for p in pages if Path(p).relative_to(tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site").as_posix() in index]
+    def run(n):
+        return [run_suite(_fct_good(3), "fct_loan_delinquency_daily", {"min_rows": 1, "max_rows": 9},
+                          gx_root=tmp_path).docs_path for _ in range(n)]
+
+    pages = run(2)
+    assert not any(Path(p).exists() for p in pages)
+    assert gx_suites.render_data_docs(tmp_path) == 2
+    pages += run(3)
+    assert len(set(pages)) == 5 and not any(Path(p).exists() for p in pages[2:])
+    assert gx_suites.render_data_docs(tmp_path) == 3
+    assert all(Path(p).exists() for p in pages)  # every validation keeps its page
+    assert gx_suites.render_data_docs(tmp_path) == 0
+    site = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site"
+    index = gx_suites.docs_index(tmp_path).read_text()
+    linked = [p for p in pages if Path(p).relative_to(site).as_posix() in index]
     assert linked == pages[-3:]
+    failed = run_suite(_fct_good(3), "fct_loan_delinquency_daily", {"min_rows": 10, "max_rows": 20}, gx_root=tmp_path)
+    assert Path(failed.docs_path).exists() and Path(failed.docs_path).relative_to(site).as_posix() in \
+        gx_suites.docs_index(tmp_path).read_text()
 
 
 def test_large_batches_are_validated_in_slices_with_the_same_findings():

@@ -72,6 +72,12 @@ def test_daily_runs_publish_every_date_and_later_data_changes_nothing(arrears_ho
     month_ends = ["2025-01-31", "2025-02-28", "2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30"]
     plus_30 = ["2025-03-02", "2025-03-30", "2025-04-30", "2025-05-30", "2025-06-30"]  # m + 30 <= 06-30
     assert snapshot_dates == sorted(set(month_ends + plus_30))
+    # every suite stored its GX result and the runs rendered their Data Docs pages (asset gx_data_docs)
+    from orchestration.quality.gx_suites import render_data_docs
+
+    quality = arrears_home / "quality"
+    assert len(list((quality / "gx" / "uncommitted" / "validations").rglob("*.json"))) >= 4 * 12
+    assert render_data_docs(quality) == 0
     # runs are recorded in the persistent Dagster instance under ARREARS_HOME
     runs = list((arrears_home / "dagster").rglob("runs.db")) or list((arrears_home / "dagster").rglob("*.db"))
     assert runs, "no Dagster run storage under ARREARS_HOME"

@@ -55,7 +55,7 @@ def _result(context, outcome: SuiteOutcome, extra: dict | None = None) -> dg.Ass
     )
 
 
-def _gx_root(home: ArrearsHome) -> Path:
+def gx_root(home: ArrearsHome) -> Path:
     return Path(home.path) / "quality"
 
 
@@ -66,7 +66,7 @@ def _raw_suite_check(spec) -> dg.AssetChecksDefinition:
         loaded_at = run_loaded_at(context)
         with warehouse.connect() as con:
             outcome = run_suite_on_query(con, f"SELECT * EXCLUDE (_loaded_at) FROM raw.{spec.name} WHERE _loaded_at = ?",
-                                         [loaded_at], f"raw_{spec.name}", gx_root=_gx_root(arrears_home))
+                                         [loaded_at], f"raw_{spec.name}", gx_root=gx_root(arrears_home))
             _record(con, context.partition_key, f"raw.{spec.name}", outcome)
         return _result(context, outcome)
 
@@ -88,7 +88,7 @@ def quarantine_gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
         share = quarantined / (loaded + quarantined) if loaded + quarantined else 0.0
         limit = policy_threshold("quarantine_max_share")
         outcome = run_suite(pd.DataFrame({"quarantined_share": [share]}), "quarantine_share",
-                            {"max_share": limit}, gx_root=_gx_root(arrears_home))
+                            {"max_share": limit}, gx_root=gx_root(arrears_home))
         _record(con, context.partition_key, "quarantine", outcome)
     if outcome.blocking:
         outcome.critical_failures[0]["why"] = (
@@ -121,7 +121,7 @@ def gateway_posting(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
               AND k.settlement_date BETWEEN CAST(? AS DATE) - 30 AND CAST(? AS DATE) - 2
             ORDER BY k.settlement_date, k.payment_id
         """, [day, day, day, day, day, day]).df()
-        outcome = run_suite(df, "recon_gateway_posting", gx_root=_gx_root(arrears_home))
+        outcome = run_suite(df, "recon_gateway_posting", gx_root=gx_root(arrears_home))
         _record(con, day, "gateway_posting", outcome)
     unposted = df[~df["posted"]].head(50)
     return _result(context, outcome, {"unposted_payments": dg.MetadataValue.json(
@@ -145,7 +145,7 @@ def fct_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arre
     with warehouse.connect() as con:
         df = con.execute("SELECT * FROM marts.fct_loan_delinquency_daily WHERE as_of_date = ?", [day]).df()
         band = _band(con, day)
-        outcome = run_suite(df, "fct_loan_delinquency_daily", band, gx_root=_gx_root(arrears_home))
+        outcome = run_suite(df, "fct_loan_delinquency_daily", band, gx_root=gx_root(arrears_home))
         _record(con, day, "fct_loan_delinquency_daily", outcome)
     return _result(context, outcome, {"volume_band": dg.MetadataValue.json(band)})
 
@@ -156,7 +156,7 @@ def portfolio_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     day = context.partition_key
     with warehouse.connect() as con:
         df = con.execute("SELECT * FROM marts.mart_portfolio_daily WHERE as_of_date = ?", [day]).df()
-        outcome = run_suite(df, "mart_portfolio_daily", gx_root=_gx_root(arrears_home))
+        outcome = run_suite(df, "mart_portfolio_daily", gx_root=gx_root(arrears_home))
         _record(con, day, "mart_portfolio_daily", outcome)
     return _result(context, outcome)
 
@@ -180,7 +180,7 @@ def bucket_balances(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
                      + (coalesce((SELECT sum(loans) FROM b), 0) - coalesce((SELECT sum(distinct_loans) FROM b), 0))
                      AS loan_count_difference
         """, [day, day]).df()
-        outcome = run_suite(df, "recon_bucket_balances", gx_root=_gx_root(arrears_home))
+        outcome = run_suite(df, "recon_bucket_balances", gx_root=gx_root(arrears_home))
         _record(con, day, "bucket_balances", outcome)
     return _result(context, outcome)
 

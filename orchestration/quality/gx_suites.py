@@ -23,6 +23,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
 
 
@@ -66,10 +70,9 @@ def build_suite(name: str) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name=d["name"], expectations=expectations)
 
 
-# Data Docs index: the latest validations only. GX re-renders the index after every suite and
-# reads every result it lists, so an unbounded index makes each day's checks slower than the last
-# (65 results: 1.4 s a suite; a year of daily runs holds ~5,000). Every result keeps its own page,
-# which the check links to.
+# Data Docs index: the latest validations only. Rendering the index reads every result it lists,
+# so an unbounded index makes each day's render slower than the last (65 results: 1.4 s; a year of
+# daily runs holds ~5,000). Every result keeps its own page, which the check links to.
 DOCS_INDEX_VALIDATIONS = 30
 
 
@@ -87,9 +90,47 @@ def _context(gx_root: str | None):
     return ctx
 
 
+def _site(gx_root: Path) -> Path:
+    return Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+
+def docs_index(gx_root: Path) -> Path:
+    return _site(gx_root) / "index.html"
+
+
+def _stored_results(gx_root: Path) -> Path:
+    return Path(gx_root) / "gx" / "uncommitted" / "validations"
+
+
+def _page(gx_root: Path, result_key: tuple) -> Path:
+    """The Data Docs page of a stored validation: the site mirrors the result store's layout
+    (suite / run name / run time / batch)."""
+    return _site(gx_root).joinpath("validations", *result_key[:-1], f"{result_key[-1]}.html")
+
+
+def render_data_docs(gx_root: Path) -> int:
+    """Render the page of every stored validation that has none yet, and the index, in one site
+    build. GX compiles its page templates once per build (about 0.3 s), so the suites of a run store
+    their results and the run renders them together; a run that stopped early leaves its pages to
+    the next render. GX renders pages for the latest DOCS_INDEX_VALIDATIONS results only: a backlog
+    older than those keeps its stored results, without pages. Returns the number of pages rendered."""
+    results = _stored_results(gx_root)
+    keys = [p.relative_to(results).with_suffix("").parts for p in results.rglob("*.json")]
+    latest = sorted(keys, key=lambda key: key[-2], reverse=True)[:DOCS_INDEX_VALIDATIONS]  # by run time
+    pending = [key for key in latest if not _page(gx_root, key).exists()]
+    if not pending:
+        return 0
+    ids = [ValidationResultIdentifier.from_tuple(key) for key in pending]
+    suites = [ExpectationSuiteIdentifier(name=name) for name in sorted({key[0] for key in pending})]
+    _context(str(gx_root)).build_data_docs(resource_identifiers=ids + suites)
+    return len(ids)
+
+
 def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
               gx_root: Path | None = None) -> SuiteOutcome:
-    """Validate `df` against suite `name`; with gx_root, also update GX Data Docs there."""
+    """Validate `df` against suite `name`; with gx_root, store the result there. Its Data Docs page
+    is rendered at once when the suite fails (the run may stop here), else with the run's other
+    results by render_data_docs."""
     ctx = _context(str(gx_root) if gx_root else None)
     source = ctx.data_sources.add_or_update_pandas("arrears")
     try:
@@ -103,9 +144,8 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
     suite = ctx.suites.add_or_update(build_suite(name))
     validation = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}__validation", data=batch_def, suite=suite))
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if gx_root else []
     checkpoint = ctx.checkpoints.add_or_update(
-        gx.Checkpoint(name=f"{name}__checkpoint", validation_definitions=[validation], actions=actions,
+        gx.Checkpoint(name=f"{name}__checkpoint", validation_definitions=[validation], actions=[],
                       result_format={"result_format": "SUMMARY"}))
     run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or {})
     result_id, result = next(iter(run.run_results.items()))
@@ -125,11 +165,9 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
             failure["unexpected"] = "error: " + str(r.exception_info.get("exception_message"))[:200]
         (outcome.critical_failures if str(cfg.severity.value) == "critical" else outcome.warnings).append(failure)
     if gx_root:
-        # the page of this validation (the index lists only the latest, DOCS_INDEX_VALIDATIONS)
-        urls = [u["site_url"] for u in ctx.get_docs_sites_urls(resource_identifier=result_id) if u.get("site_url")]
-        page = Path(urls[0].removeprefix("file://")) if urls else None
-        index = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-        outcome.docs_path = str(page) if page and page.exists() else (str(index) if index.exists() else None)
+        outcome.docs_path = str(_page(gx_root, result_id.to_tuple()))
+        if not outcome.passed:
+            render_data_docs(gx_root)
     return outcome
 
 
