@@ -38,7 +38,9 @@ def _child(code: str, env: dict) -> dict:
         err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(err.read()[-4000:])
-        result = json.loads(out.read().strip().splitlines()[-1])
+        # the result is the last line that is a JSON object (a library may print to stdout after it)
+        lines = [line for line in out.read().splitlines() if line.startswith("{")]
+        result = json.loads(lines[-1])
     result.update(wall_s=round(wall, 2), peak_rss_mb=round(usage.ru_maxrss / 1024, 1))
     return result
 

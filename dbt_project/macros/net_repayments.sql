@@ -7,15 +7,22 @@
   Waivers and recovery rows are not collected money. Keys without such rows get no row.
 -#}
 {% macro net_repayments(windows, keys) %}
-    select {% for k in keys %}w.{{ k }}, {% endfor %}
-           sum(case when t.txn_type = 'repayment' then t.amount else -t.amount end) as net_paid
-    from {{ windows }} as w
-    inner join {{ ref('stg_core_banking__loan_transactions') }} as t
-        on t.loan_id = w.loan_id
-       and t.value_date between w.value_from and w.value_to
-       and t.booked_on <= w.known_on
-    left join {{ ref('stg_core_banking__loan_transactions') }} as u on u.txn_id = t.reverses_txn_id
-    where t.txn_type = 'repayment'
-       or (t.txn_type = 'reversal' and u.value_date <= w.known_on and u.booked_on <= w.known_on)
-    group by {% for k in keys %}w.{{ k }}{% if not loop.last %}, {% endif %}{% endfor %}
+    -- the windows' own rows first (materialized: the reversal look-up then joins only those, not
+    -- every repayment of the ledger)
+    with in_window as materialized (
+        select {% for k in keys %}w.{{ k }}, {% endfor %}w.known_on, t.txn_type, t.amount, t.reverses_txn_id
+        from {{ windows }} as w
+        inner join {{ ref('stg_core_banking__loan_transactions') }} as t
+            on t.loan_id = w.loan_id
+           and t.value_date between w.value_from and w.value_to
+           and t.booked_on <= w.known_on
+        where t.txn_type in ('repayment', 'reversal')
+    )
+    select {% for k in keys %}r.{{ k }}, {% endfor %}
+           sum(case when r.txn_type = 'repayment' then r.amount else -r.amount end) as net_paid
+    from in_window as r
+    left join {{ ref('stg_core_banking__loan_transactions') }} as u on u.txn_id = r.reverses_txn_id
+    where r.txn_type = 'repayment'
+       or (r.txn_type = 'reversal' and u.value_date <= r.known_on and u.booked_on <= r.known_on)
+    group by {% for k in keys %}r.{{ k }}{% if not loop.last %}, {% endif %}{% endfor %}
 {% endmacro %}

@@ -100,6 +100,9 @@ starts as (
        and s.month_end = h.month - 1
        and s.is_on_book
     where last_day(h.month) <= {{ D }}
+    {%- if is_incremental() %}
+      and s.month_end >= {{ first_month }} - 1  -- a literal bound: the scan reads two month-ends, not all
+    {%- endif %}
 ),
 
 month_money as (
@@ -118,6 +121,9 @@ outcomes as (
     inner join {{ ref('int_month_end_loan_states') }} as e
         on e.loan_id = s.loan_id
        and e.month_end = s.value_to
+    {%- if is_incremental() %}
+       and e.month_end >= {{ first_month }}
+    {%- endif %}
     left join month_money as m on m.month = s.month and m.loan_id = s.loan_id
 ),
 

@@ -22,6 +22,7 @@ with start_states as (
     where s.is_on_book
       and s.dpd > 0
       and last_day(s.month_end + interval 1 day) <= {{ D }}
+      and s.month_end > {{ latest_month_built('month') }}  -- p of the first month not built is after it
       {{ months_not_built('cast(s.month_end + interval 1 day as date)', 'month') }}
 ),
 

@@ -12,8 +12,10 @@
 -#}
 {%- set D = business_date() -%}
 
+-- month-ends from the first month not built yet (and the month-end after each)
 with states as (
     select * from {{ ref('int_month_end_loan_states') }}
+    where month_end > {{ latest_month_built('month_end') }}
 ),
 
 pairs as (

@@ -17,6 +17,7 @@ with states as (
     select s.*, cast(date_trunc('month', s.disbursed_on) as date) as cohort_month
     from {{ ref('int_month_end_loan_states') }} as s
     where s.month_end <= {{ D }}
+      and s.month_end > {{ latest_month_built('last_day(cohort_month + to_months(mob))') }}
       {% if is_incremental() -%}
       and s.month_end not in (
           select distinct cast(last_day(t.cohort_month + to_months(t.mob)) as date) from {{ this }} as t)
