@@ -117,7 +117,8 @@ print(json.dumps({{"dpd_sql_s": round(carried, 3), "dpd_full_sql_s": round(full,
 """
 
 
-def bench_size(n: int, home: Path, skip_baseline: bool, first_load_only: bool = False) -> dict:
+def bench_size(n: int, home: Path, skip_baseline: bool, first_load_only: bool = False,
+               first_load_from: Path | None = None) -> dict:
     env = {**os.environ, "ARREARS_HOME": str(home)}
     for k in ("ARREARS_SOURCE_URL", "ARREARS_PAYMENTS_DIR", "ARREARS_OPS_URL", "ARREARS_WAREHOUSE", "DAGSTER_HOME"):
         env.pop(k, None)
@@ -131,8 +132,14 @@ from pathlib import Path
 from orchestration.simulator import simulate
 print(json.dumps(simulate(Path("{home}/source"), {n}, date(2025, 1, 1), date(2026, 3, 31), 7, until=date.fromisoformat("{{u}}"))))
 """
-    res["simulate_15_months"] = _child(sim.replace("{u}", first_day), env)
-    res["first_full_load"] = _child(RUN_DAY.format(job="arrears_daily", day=first_day), env)
+    if first_load_from:
+        # a home as --first-load-only left it: its figures are in bench_first_load.json
+        subprocess.run(["cp", "-a", str(first_load_from), str(home)], check=True)
+        res.update(json.loads((home / "bench_first_load.json").read_text()))
+    else:
+        res["simulate_15_months"] = _child(sim.replace("{u}", first_day), env)
+        res["first_full_load"] = _child(RUN_DAY.format(job="arrears_daily", day=first_day), env)
+        (home / "bench_first_load.json").write_text(json.dumps(res))
     if first_load_only:
         return res
     # An ordinary day (2026-03-29); 2026-03-30, the 30-day mark of February's month-end (its outcome
@@ -158,12 +165,16 @@ def main():
     ap.add_argument("--home", default="/tmp/arrears-bench")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--first-load-only", action="store_true", help="simulate and time the first full load only")
+    ap.add_argument("--first-load-from", type=Path, nargs="+", metavar="HOME",
+                    help="per size, a copy of a home left by --first-load-only: time the daily runs, retraining "
+                         "and the DPD step from there (the first load's figures are the ones recorded in it)")
     args = ap.parse_args()
     results = []
-    for n in args.sizes:
+    for i, n in enumerate(args.sizes):
         home = Path(args.home) / f"n{n}"
         subprocess.run(["rm", "-rf", str(home)], check=True)
-        r = bench_size(n, home, args.skip_baseline, args.first_load_only)
+        r = bench_size(n, home, args.skip_baseline, args.first_load_only,
+                       args.first_load_from[i] if args.first_load_from else None)
         results.append(r)
         print(json.dumps(r, indent=1), flush=True)
     if args.first_load_only:
