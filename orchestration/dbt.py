@@ -1,14 +1,16 @@
 """dbt models as Dagster assets, one partition per business date."""
 
+import importlib.metadata
 import os
 import shutil
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from packaging import version
 
 from .faults import crash_point
 from .partitions import business_dates
@@ -63,13 +65,40 @@ translator = ArrearsDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_a
 
 
 class ArrearsDbtCli(DbtCliResource):
-    """The dbt CLI resource without the dbt adapter dagster-dbt opens in the run's own process:
-    it serves only .fetch_row_counts() / .fetch_column_metadata(), which this project does not
-    use (the row counts come from _row_counts), and loading dbt's adapter and config modules
-    costs seconds of every daily run (2-8 s on a 2-core machine)."""
+    """The dbt CLI resource, without three costs dagster-dbt adds to every daily run:
+    - the dbt adapter it opens in the run's own process: it serves only .fetch_row_counts() /
+      .fetch_column_metadata(), which this project does not use (the row counts come from
+      _row_counts), and loading dbt's adapter and config modules takes 2-8 s on 2 cores;
+    - `dbt --version`, run once per run to tell dbt-core from dbt Fusion: 2-4 s, and dbt asks
+      PyPI for its latest release on the way (a network call at run time). dbt here is always
+      the dbt-core package of this environment;
+    - a full parse whenever the warehouse differs from the one the project's partial-parse file
+      was written for (the warehouse path is part of dbt's profile hash; each test, bench home
+      or a second deployment has its own): every invocation is seeded with the partial-parse
+      file kept for its own warehouse (kept_partial_parse)."""
 
     def _initialize_dbt_core_adapter(self, args):  # dagster-dbt passes None on when this is None
         return None
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _get_unique_target_path(self, *, context) -> Path:
+        # dagster-dbt copies the project's partial_parse.msgpack into the invocation's target
+        # only when the target holds none: seed it first with this warehouse's own
+        path = super()._get_unique_target_path(context=context)
+        kept = kept_partial_parse()
+        if kept.exists():
+            target = path if path.is_absolute() else Path(self.project_dir) / path
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(kept, target / "partial_parse.msgpack")
+        return path
+
+
+def kept_partial_parse() -> Path:
+    """dbt's partial-parse file for the warehouse the dbt profile points at, beside it."""
+    return Path(os.environ["ARREARS_WAREHOUSE"]).with_name("dbt_partial_parse.msgpack")
 
 
 def dbt_build_args() -> list[str]:
@@ -126,15 +155,14 @@ def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
 
 
 def _keep_partial_parse(invocation_target: Path) -> None:
-    """dagster-dbt gives every invocation its own target folder, seeded with the project's
-    partial_parse.msgpack. That file is only reusable when it was written with this profile (the
-    warehouse path is part of it), so keep the one this run wrote: the next run parses only what
-    changed instead of the whole project."""
+    """dagster-dbt gives every invocation its own target folder. Keep the partial_parse.msgpack
+    this invocation wrote (kept_partial_parse): it is only reusable with this profile (the
+    warehouse path is part of it), and with it the next run parses only what changed instead of
+    the whole project."""
     written = Path(invocation_target) / "partial_parse.msgpack"
     if not written.exists():
         return
-    project = arrears_dbt_project()
-    kept = Path(project.project_dir) / project.target_path / "partial_parse.msgpack"
+    kept = kept_partial_parse()
     tmp = kept.with_name(kept.name + ".tmp")
     shutil.copyfile(written, tmp)
     os.replace(tmp, kept)  # a reader sees the old file or the new one, whole
