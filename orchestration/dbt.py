@@ -143,6 +143,7 @@ def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
             if len(events) == 3:
                 crash_point("during_dbt")
         _keep_partial_parse(invocation.target_path)
+        prune_invocation_targets(Path(invocation.target_path).parent)
         if dg.AssetKey(["int_ml_training_snapshots"]) in context.selected_asset_keys:
             _catch_up_training_snapshots(context, dbt, warehouse)
     # dbt has exited and released the warehouse: add the day's row counts.
@@ -166,6 +167,21 @@ def _keep_partial_parse(invocation_target: Path) -> None:
     tmp = kept.with_name(kept.name + ".tmp")
     shutil.copyfile(written, tmp)
     os.replace(tmp, kept)  # a reader sees the old file or the new one, whole
+
+
+INVOCATION_TARGETS_KEPT = 30
+
+
+def prune_invocation_targets(target_root: Path, keep: int = INVOCATION_TARGETS_KEPT) -> list[Path]:
+    """Remove all but the `keep` newest invocation folders under dbt's target folder (those with
+    the dbt.log dagster-dbt has each invocation write there): each holds a manifest, logs and
+    compiled SQL (about 9 MB), and a run makes one to three of them, so a year of daily runs
+    would keep gigabytes. Returns the folders removed."""
+    folders = sorted((d for d in target_root.iterdir() if d.is_dir() and (d / "dbt.log").exists()),
+                     key=lambda d: d.stat().st_mtime, reverse=True)
+    for old in folders[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folders[keep:]
 
 
 def _snapshot_rows_per_run() -> int:

@@ -257,3 +257,22 @@ def test_missing_business_date_fails_clearly(tmp_path, warehouse):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "business_date" in result.stdout
+
+
+def test_only_the_newest_dbt_invocation_folders_are_kept(tmp_path, arrears_home):
+    """Each dbt invocation leaves a ~9 MB folder under dbt's target: the run keeps the newest only."""
+    import orchestration.definitions  # noqa: F401  (settings first, as the code location loads)
+    from orchestration.dbt import prune_invocation_targets
+
+    target = tmp_path / "target"
+    for i in range(5):
+        folder = target / f"arrears_dbt_models-run{i}"
+        folder.mkdir(parents=True)
+        (folder / "dbt.log").write_text("{}")
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+    (target / "compiled").mkdir()  # not an invocation folder (no dbt.log): left alone
+    removed = prune_invocation_targets(target, keep=2)
+    assert sorted(p.name for p in removed) == ["arrears_dbt_models-run0", "arrears_dbt_models-run1",
+                                               "arrears_dbt_models-run2"]
+    assert sorted(p.name for p in target.iterdir()) == ["arrears_dbt_models-run3", "arrears_dbt_models-run4",
+                                                          "compiled"]
