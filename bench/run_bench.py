@@ -169,6 +169,8 @@ def main():
                     help="per size, a copy of a home left by --first-load-only: time the daily runs, retraining "
                          "and the DPD step from there (the first load's figures are the ones recorded in it)")
     args = ap.parse_args()
+    if args.first_load_from and len(args.first_load_from) != len(args.sizes):
+        ap.error("--first-load-from takes one home per size in --sizes")
     results = []
     for i, n in enumerate(args.sizes):
         home = Path(args.home) / f"n{n}"
