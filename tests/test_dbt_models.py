@@ -230,6 +230,10 @@ def test_daily_marts_exact_rows_and_reruns(tmp_path, warehouse):
     assert rows(warehouse, "SELECT as_of_date, count(*) FROM marts.fct_loan_delinquency_daily "
                            "GROUP BY 1 ORDER BY 1") == [(date(2025, 3, 10), 6), (date(2025, 3, 11), 6)]
 
+    # Contract: the marts' not_null constraints are enforced by the warehouse on every write.
+    with duckdb.connect(str(warehouse)) as con, pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+        con.execute("INSERT INTO marts.fct_loan_delinquency_daily SELECT * REPLACE (NULL AS dpd) "
+                    "FROM marts.fct_loan_delinquency_daily WHERE as_of_date = ? AND loan_id = 'A'", [D2])
     # Contract: exact types.
     types = dict(rows(warehouse, "SELECT column_name, data_type FROM information_schema.columns "
                                  "WHERE table_schema = 'marts' AND table_name = 'fct_loan_delinquency_daily'"))
@@ -276,3 +280,31 @@ def test_only_the_newest_dbt_invocation_folders_are_kept(tmp_path, arrears_home)
                                                "arrears_dbt_models-run2"]
     assert sorted(p.name for p in target.iterdir()) == ["arrears_dbt_models-run3", "arrears_dbt_models-run4",
                                                           "compiled"]
+
+
+GX_TEST_TYPES = {"not_null": "expect_column_values_to_not_be_null", "unique": "expect_column_values_to_be_unique",
+                 "accepted_values": "expect_column_values_to_be_in_set",
+                 "unique_combination_of_columns": "expect_compound_columns_to_be_unique"}
+
+
+def test_staging_tests_left_out_of_the_daily_build_repeat_a_raw_suite():
+    """Staging tests over the raw tables are tagged full_history (not run daily) only because the
+    raw GX suite of the same table checks the same column every day: a new staging test with no
+    such expectation must not be left out silently."""
+    import json
+
+    manifest = json.loads((DBT_PROJECT / "target" / "manifest.json").read_text())
+    suites = {}
+    for f in (REPO / "expectations").glob("raw_*.json"):
+        suites[f.stem.removeprefix("raw_")] = {(e["type"], e["kwargs"].get("column"))
+                                              for e in json.loads(f.read_text())["expectations"]}
+    left_out = []
+    for node in manifest["nodes"].values():
+        model = (node.get("attached_node") or "").split(".")[-1]
+        if node["resource_type"] != "test" or not model.startswith("stg_") or "full_history" not in node["tags"]:
+            continue
+        table = {"settlements": "gateway_settlements"}.get(model.split("__")[1], model.split("__")[1])
+        kind = GX_TEST_TYPES.get(node["test_metadata"]["name"])
+        left_out.append(node["name"])
+        assert (kind, node["column_name"]) in suites[table], f"{node['name']}: no raw_{table} expectation"
+    assert len(left_out) >= 40
