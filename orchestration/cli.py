@@ -10,12 +10,19 @@ from pathlib import Path
 from . import settings
 
 DAGSTER_YAML = """\
-# Written by `arrears`: one run at a time (a single DuckDB warehouse file).
+# Written by `arrears` (rewritten when it changes or the home moves; remove this line to keep edits).
+# One run at a time (a single DuckDB warehouse file).
 concurrency:
   runs:
     max_concurrent_runs: 1
 telemetry:
   enabled: false
+# Dagster's SQLite event log with its connections kept open (orchestration/event_log.py).
+event_log_storage:
+  module: orchestration.event_log
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {runs_dir}
 """
 
 # The embedded demo book: 15 months, the last month run day by day.
@@ -31,9 +38,13 @@ def _dates(start: str, end: str) -> list[str]:
 
 def _prepare_instance() -> None:
     settings.apply_defaults()
-    cfg = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text(DAGSTER_YAML)
+    home = Path(os.environ["DAGSTER_HOME"])
+    cfg = home / "dagster.yaml"
+    text = DAGSTER_YAML.format(runs_dir=home.resolve() / "history" / "runs")
+    # the file is ours while it starts with our header line: keep it current (a copied home has
+    # another path); a file someone wrote or edited without that line is left alone
+    if not cfg.exists() or (cfg.read_text().startswith("# Written by `arrears`") and cfg.read_text() != text):
+        cfg.write_text(text)
 
 
 def run_dates(dates: list[str]) -> None:
