@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 START, END = date(2025, 1, 1), date(2026, 3, 31)
 
 
+RESULT = "BENCH_RESULT "
+
+
 def _child(code: str, env: dict) -> dict:
     """Run Python code in a fresh process; returns its JSON result, wall time and peak RSS
     (the largest process of the step: the Python process or a dbt process it waited for)."""
@@ -38,9 +41,12 @@ def _child(code: str, env: dict) -> dict:
         err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(err.read()[-4000:])
-        # the result is the last line that is a JSON object (a library may print to stdout after it)
-        lines = [line for line in out.read().splitlines() if line.startswith("{")]
-        result = json.loads(lines[-1])
+        # the result follows the marker (a library may print to stdout before or after it, even
+        # on the same line)
+        text = out.read()
+        if RESULT not in text:
+            raise RuntimeError(f"no result printed; stdout ends with: {text[-2000:]!r}")
+        result = json.loads(text.rsplit(RESULT, 1)[1].splitlines()[0])
     result.update(wall_s=round(wall, 2), peak_rss_mb=round(usage.ru_maxrss / 1024, 1))
     return result
 
@@ -60,7 +66,7 @@ with DagsterInstance.get() as instance:
         ev = e.dagster_event
         if ev and ev.event_type_value == "STEP_SUCCESS":
             steps[ev.step_key] = round(ev.event_specific_data.duration_ms / 1000, 2)
-print(json.dumps({{"success": r.success, "steps": steps}}))
+print("BENCH_RESULT " + json.dumps({{"success": r.success, "steps": steps}}))
 """
 
 DPD_STEP = """
@@ -112,7 +118,7 @@ con.close()
 t = time.perf_counter()
 base = loan_state(raw, __import__("datetime").date.fromisoformat(day))
 pandas_s = time.perf_counter() - t
-print(json.dumps({{"dpd_sql_s": round(carried, 3), "dpd_full_sql_s": round(full, 3), "rows": rows,
+print("BENCH_RESULT " + json.dumps({{"dpd_sql_s": round(carried, 3), "dpd_full_sql_s": round(full, 3), "rows": rows,
                   "rows_differing_from_the_run": differs, "pandas_s": round(pandas_s, 2), "pandas_rows": len(base)}}))
 """
 
@@ -130,7 +136,7 @@ import json
 from datetime import date
 from pathlib import Path
 from orchestration.simulator import simulate
-print(json.dumps(simulate(Path("{home}/source"), {n}, date(2025, 1, 1), date(2026, 3, 31), 7, until=date.fromisoformat("{{u}}"))))
+print("BENCH_RESULT " + json.dumps(simulate(Path("{home}/source"), {n}, date(2025, 1, 1), date(2026, 3, 31), 7, until=date.fromisoformat("{{u}}"))))
 """
     if first_load_from:
         # a home as --first-load-only left it: its figures are in bench_first_load.json
@@ -157,6 +163,13 @@ print(json.dumps(simulate(Path("{home}/source"), {n}, date(2025, 1, 1), date(202
     if not skip_baseline:
         res["dpd_step"] = _child(DPD_STEP.format(day=END.isoformat(), previous_day=snapshot_day), env)
     return res
+
+
+def _figure(step: dict) -> str:
+    """Wall time and peak memory of a step; a figure not recorded (a first load whose figures
+    were taken from its Dagster run) shows as n/a."""
+    wall, rss = step.get("wall_s"), step.get("peak_rss_mb")
+    return (f"{wall:>9.1f} s" if wall is not None else f"{'n/a':>11}") + (f" {rss:>7.0f} MB" if rss is not None else f"{'n/a':>10}")
 
 
 def main():
@@ -187,7 +200,7 @@ def main():
     print(f"\n{'step':34} " + " ".join(f"{r['loans']:>22,}" for r in results))
     for step in ("simulate_15_months", "first_full_load", "advance_source_one_day", "daily_run", "snapshot_day_run",
                  "month_end_run", "retraining"):
-        print(f"{step:34} " + " ".join(f"{r[step]['wall_s']:>9.1f} s {r[step]['peak_rss_mb']:>7.0f} MB" for r in results))
+        print(f"{step:34} " + " ".join(_figure(r.get(step, {})) for r in results))
     steps = sorted({k for r in results for k in r["daily_run"]["steps"]})
     for s in steps:
         print(f"  {s[:32]:32} " + " ".join(" / ".join(f"{r[run]['steps'].get(s, float('nan')):6.2f}"
