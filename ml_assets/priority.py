@@ -89,17 +89,20 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
                          capacity_limited=[], suggested_contact_hour=[], reasons=[])
     df["priority_score"] = df["risk_score"].astype(float) * df["outstanding_principal"].astype(float)
     # rank 1 = highest expected balance at risk; ties: dpd desc, then loan_id in byte order
-    df["_loan_bytes"] = df["loan_id"].map(lambda s: s.encode("utf-8"))
+    df["_loan_bytes"] = [s.encode("utf-8") for s in df["loan_id"].tolist()]
     df = df.sort_values(["priority_score", "dpd", "_loan_bytes"], ascending=[False, False, True], kind="mergesort")
     df = df.drop(columns="_loan_bytes").reset_index(drop=True)
     df["priority_rank"] = np.arange(1, len(df) + 1)
     df["risk_tier"] = risk_tier(df["risk_score"].astype(float), policy)
-    df["strategy"] = [strategy_for(x, policy.challenger_share) for x in df["loan_id"]]
-    segments = df["bucket"].map(segment_of)
+    # (Python loops run over .tolist(): iterating an Arrow-backed column value by value is several
+    # times slower, and the list of a 1M-loan book has ~100k rows)
+    df["strategy"] = [strategy_for(x, policy.challenger_share) for x in df["loan_id"].tolist()]
+    segments = df["bucket"].map(segment_of).tolist()
     df["recommended_action"] = [
-        policy.matrix[(st, seg, tier)] for st, seg, tier in zip(df["strategy"], segments, df["risk_tier"])
+        policy.matrix[(st, seg, tier)] for st, seg, tier in zip(df["strategy"].tolist(), segments, df["risk_tier"].tolist())
     ]
-    rule = [f"{st} matrix: {seg} x {tier} risk" for st, seg, tier in zip(df["strategy"], segments, df["risk_tier"])]
+    rule = [f"{st} matrix: {seg} x {tier} risk" for st, seg, tier in zip(df["strategy"].tolist(), segments,
+                                                                       df["risk_tier"].tolist())]
 
     hold = df["do_not_contact"].isna() | (df["do_not_contact"].astype("Float64").fillna(1) == 1)
     capped = ~hold & df["recommended_action"].isin(CALL_ACTIONS) & (df["calls_last_7_days"] >= policy.call_cap_per_7_days)
@@ -136,13 +139,14 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
     enough = per_customer.groupby("customer_id")["actions"].transform("sum") >= policy.contact_hour_min_actions
     own_hour = best_hours(per_customer[enough]).to_dict()
     needs_hour = df["recommended_action"].isin(CALL_ACTIONS + VISIT_ACTIONS)
-    hours = [(own_hour.get(c) or portfolio_hour) if n else None for c, n in zip(df["customer_id"], needs_hour)]
+    hours = [(own_hour.get(c) or portfolio_hour) if n else None
+             for c, n in zip(df["customer_id"].tolist(), needs_hour.tolist())]
     df["suggested_contact_hour"] = pd.array(hours, dtype="Int64")
 
     top = df["top_features"] if "top_features" in df else pd.Series([""] * len(df))
     df["reasons"] = [
         f"risk {score:.0%} ({tier}), {dpd} dpd, balance at risk {ps:,.2f}; {feat}; action: {r}".replace("; ;", ";")
-        for score, tier, dpd, ps, feat, r in zip(df["risk_score"], df["risk_tier"], df["dpd"], df["priority_score"],
-                                                 top, rule)
+        for score, tier, dpd, ps, feat, r in zip(df["risk_score"].tolist(), df["risk_tier"].tolist(), df["dpd"].tolist(),
+                                                 df["priority_score"].tolist(), top.tolist(), rule)
     ]
     return df

@@ -110,7 +110,10 @@ def gateway_posting(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
               SELECT payment_id, loan_id, amount, settlement_date, status,
                      row_number() OVER (PARTITION BY payment_id ORDER BY settlement_date DESC) AS latest
               FROM raw.gateway_settlements
-              WHERE settlement_date <= CAST(? AS DATE) AND CAST(initiated_at AS DATE) <= CAST(? AS DATE)
+              -- a payment whose latest known row settles in the window has it on or after D - 30:
+              -- older rows never decide (and the check does not read the whole gateway history)
+              WHERE settlement_date BETWEEN CAST(? AS DATE) - 30 AND CAST(? AS DATE)
+                AND CAST(initiated_at AS DATE) <= CAST(? AS DATE)
             )
             SELECT k.payment_id, k.loan_id, k.amount::DOUBLE AS amount, k.settlement_date,
                    EXISTS (SELECT 1 FROM raw.loan_transactions t
@@ -120,7 +123,7 @@ def gateway_posting(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
             WHERE k.latest = 1 AND k.status = 'succeeded'
               AND k.settlement_date BETWEEN CAST(? AS DATE) - 30 AND CAST(? AS DATE) - 2
             ORDER BY k.settlement_date, k.payment_id
-        """, [day, day, day, day, day, day]).df()
+        """, [day, day, day, day, day, day, day]).df()
         outcome = run_suite(df, "recon_gateway_posting", gx_root=gx_root(arrears_home))
         _record(con, day, "gateway_posting", outcome)
     unposted = df[~df["posted"]].head(50)
