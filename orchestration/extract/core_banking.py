@@ -21,7 +21,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from ..faults import crash_point
-from ..memory import release_freed_memory
+from ..memory import LARGE_BATCH_ROWS, release_freed_memory
 from .load import LoadResult, load_batch
 from .schema import (
     COLLECTION_ACTIONS,
@@ -163,7 +163,9 @@ def _extra_rules(spec: TableSpec) -> list[tuple[str, str]]:
     if spec is COLLECTION_ACTIONS:
         return [(f"NOT {loan_exists}", "unknown_loan"), ("t.promised_amount <= 0", "non_positive_amount")]
     if spec is LOAN_TRANSACTIONS:
+        # (only the repayments the batch's reversals name: the ledger holds every repayment ever loaded)
         repayment = """(SELECT txn_id, amount FROM raw.loan_transactions WHERE txn_type = 'repayment'
+                          AND txn_id IN (SELECT reverses_txn_id FROM __typed WHERE txn_type = 'reversal')
                         UNION ALL
                         SELECT txn_id, amount FROM (SELECT DISTINCT ON (txn_id) txn_id, amount FROM __typed
                         WHERE txn_type = 'repayment' ORDER BY txn_id, _ord))"""
@@ -220,7 +222,8 @@ def extract_core_banking(con, source_url: str, business_date: str,
                 con.execute("COMMIT")
                 if spec is LOANS:
                     crash_point("after_loans_loaded")
-                release_freed_memory()
+                if results[spec.name].extracted >= LARGE_BATCH_ROWS:
+                    release_freed_memory()
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

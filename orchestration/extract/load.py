@@ -136,29 +136,37 @@ def load_batch(
     join_key = " AND ".join(f"r.{k} = n.{k}" for k in spec.key)
     if replace_where:
         con.execute(f"DELETE FROM {target} WHERE {replace_where}")
+    # The loaded rows under the batch's keys, read once: the raw tables hold the whole history
+    # (tens of millions of ledger rows at 1M loans), a daily batch a few thousand keys.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE __loaded AS
+        SELECT {', '.join('r.' + c for c in cols)} FROM {target} r SEMI JOIN __ranked n ON {join_key}
+    """)
     if spec.mutable:
         res.updated = con.execute(f"""
-            SELECT count(*) FROM __ranked n JOIN {target} r ON {join_key} WHERE {differs}
+            SELECT count(*) FROM __ranked n JOIN __loaded r ON {join_key} WHERE {differs}
         """).fetchone()[0]
-        con.execute(f"""
-            DELETE FROM {target} r USING __ranked n WHERE {join_key} AND ({differs})
-        """)
+        if res.updated:
+            con.execute(f"""
+                DELETE FROM {target} r USING __ranked n WHERE {join_key} AND ({differs})
+            """)
     else:
         # An append-only key already loaded keeps its first delivery; a different
         # row under that key is a duplicate.
         con.execute(f"""
             UPDATE __checked c SET __reason = 'duplicate_key'
-            FROM __ranked n JOIN {target} r ON {join_key}
+            FROM __ranked n JOIN __loaded r ON {join_key}
             WHERE c._ord = n._ord AND ({differs})
         """)
     res.unchanged = con.execute(f"""
-        SELECT count(*) FROM __ranked n JOIN {target} r ON {join_key} WHERE NOT ({differs})
+        SELECT count(*) FROM __ranked n JOIN __loaded r ON {join_key} WHERE NOT ({differs})
     """).fetchone()[0]
+    # New keys, and changed versions of mutable rows (deleted above); an unchanged row stays.
     res.inserted = con.execute(f"""
         INSERT INTO {target} ({', '.join(cols)}, _loaded_at)
         SELECT {', '.join('n.' + c for c in cols)}, {stamp} FROM __ranked n
         WHERE n._ord IN (SELECT _ord FROM __checked WHERE __reason IS NULL)
-          AND NOT EXISTS (SELECT 1 FROM {target} r WHERE {join_key})
+          AND NOT EXISTS (SELECT 1 FROM __loaded r WHERE {join_key} AND NOT ({differs}))
     """).fetchone()[0] - res.updated
     res.quarantined = con.execute(f"""
         INSERT INTO raw.quarantine
@@ -172,6 +180,6 @@ def load_batch(
                             AND x.reason = c.__reason)
         ORDER BY __row_hash, __reason, _ord
     """).fetchone()[0]
-    for t in ("__typed", "__checked", "__ranked"):
+    for t in ("__typed", "__checked", "__ranked", "__loaded"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return res

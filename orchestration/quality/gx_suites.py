@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..memory import release_freed_memory
+from ..memory import LARGE_BATCH_ROWS, release_freed_memory
 from ..settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -58,6 +58,17 @@ class SuiteOutcome:
 def suite_definition(name: str) -> dict:
     path = EXPECTATIONS_DIR / f"{name}.json"
     return json.loads(path.read_text())
+
+
+def suite_columns(name: str) -> list[str]:
+    """The columns a suite's expectations name, in first-use order: a batch needs no others."""
+    cols: list[str] = []
+    for e in suite_definition(name)["expectations"]:
+        kw = e["kwargs"]
+        for c in [kw.get("column"), kw.get("column_A"), kw.get("column_B"), *kw.get("column_list", [])]:
+            if c and c not in cols:
+                cols.append(c)
+    return cols
 
 
 def build_suite(name: str) -> gx.ExpectationSuite:
@@ -172,7 +183,6 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
 
 
 SLICE_ROWS = 1_000_000  # rows per pandas batch: bounds memory on a first load of a large book
-LARGE_BATCH_ROWS = 100_000  # after validating more, freed memory is handed back to the OS
 
 
 def slice_column(name: str) -> str:
