@@ -96,13 +96,11 @@ def build_priority_list(loans: pd.DataFrame, hour_stats: pd.DataFrame, policy: P
     df["risk_tier"] = risk_tier(df["risk_score"].astype(float), policy)
     # (Python loops run over .tolist(): iterating an Arrow-backed column value by value is several
     # times slower, and the list of a 1M-loan book has ~100k rows)
-    df["strategy"] = [strategy_for(x, policy.challenger_share) for x in df["loan_id"].tolist()]
-    segments = df["bucket"].map(segment_of).tolist()
-    df["recommended_action"] = [
-        policy.matrix[(st, seg, tier)] for st, seg, tier in zip(df["strategy"].tolist(), segments, df["risk_tier"].tolist())
-    ]
-    rule = [f"{st} matrix: {seg} x {tier} risk" for st, seg, tier in zip(df["strategy"].tolist(), segments,
-                                                                       df["risk_tier"].tolist())]
+    strategies = [strategy_for(x, policy.challenger_share) for x in df["loan_id"].tolist()]
+    df["strategy"] = strategies
+    cells = list(zip(strategies, df["bucket"].map(segment_of).tolist(), df["risk_tier"].tolist()))
+    df["recommended_action"] = [policy.matrix[cell] for cell in cells]
+    rule = [f"{st} matrix: {seg} x {tier} risk" for st, seg, tier in cells]
 
     hold = df["do_not_contact"].isna() | (df["do_not_contact"].astype("Float64").fillna(1) == 1)
     capped = ~hold & df["recommended_action"].isin(CALL_ACTIONS) & (df["calls_last_7_days"] >= policy.call_cap_per_7_days)

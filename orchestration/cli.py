@@ -43,7 +43,8 @@ def _prepare_instance() -> None:
     text = DAGSTER_YAML.format(runs_dir=home.resolve() / "history" / "runs")
     # the file is ours while it starts with our header line: keep it current (a copied home has
     # another path); a file someone wrote or edited without that line is left alone
-    if not cfg.exists() or (cfg.read_text().startswith("# Written by `arrears`") and cfg.read_text() != text):
+    current = cfg.read_text() if cfg.exists() else None
+    if current is None or (current.startswith("# Written by `arrears`") and current != text):
         cfg.write_text(text)
 
 

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
 ENGINES_KEPT = 4  # the index and the newest runs' databases: a long-lived process runs many runs
 
 
