@@ -11,12 +11,33 @@ TOP_REASONS = 3
 MIN_LIFT = 1.2  # a feature is a reason when its bin's event rate is 20% above the book's
 
 
+def top_columns(values: np.ndarray, top: int) -> np.ndarray:
+    """Per row, the indices of the `top` largest values, largest first, ties to the lower index, NaN
+    last: the first `top` columns of a stable argsort of -values, at a fraction of its cost (a full
+    sort of a million rows of 35 features took a second). Column by column: `values` is a
+    column-major array of many rows and few columns."""
+    n, k = values.shape
+    work = np.where(np.isnan(values), -np.finfo(float).max, values)  # NaN below every number
+    work = np.asfortranarray(work)
+    rows = np.arange(n)
+    order = np.empty((n, min(top, k)), dtype=np.intp)
+    for r in range(order.shape[1]):
+        best, best_at = work[:, 0].copy(), np.zeros(n, dtype=np.intp)
+        for j in range(1, k):
+            better = work[:, j] > best  # strictly: of equal values the lower index stays
+            np.copyto(best, work[:, j], where=better)
+            best_at[better] = j
+        order[:, r] = best_at
+        work[rows, best_at] = -np.inf  # taken
+    return order
+
+
 def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS, prepared: pd.DataFrame | None = None) -> list[str]:
     """The features whose training event rate most exceeds the base rate, in a collector's words
     (`prepared`: model.prepared(frame), when the caller has it already)."""
     x = model.prepared(frame) if prepared is None else prepared
     names = list(model.reason_bins)
-    lifts = np.ones((len(x), len(names)))
+    lifts = np.empty((len(x), len(names)), order="F")  # filled column by column
     for j, c in enumerate(names):
         kind, keys, rates = model.reason_bins[c]
         rates = np.asarray(rates, dtype=float)
@@ -26,11 +47,11 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS, prepa
             lift = rates[idx] / model.base_rate
             lift[np.isnan(v)] = 1.0
         else:
-            pos = pd.Index(keys, dtype=object).get_indexer(x[c].to_numpy(dtype=object))  # -1: unseen
+            pos = pd.Index(keys, dtype=object).get_indexer(x[c])  # -1: unseen
             rate = np.where(pos >= 0, rates[pos], np.nan)
             lift = np.where(np.isnan(rate), model.base_rate, rate) / model.base_rate
         lifts[:, j] = lift
-    order = np.argsort(-lifts, axis=1, kind="stable")[:, :top]
+    order = top_columns(lifts, top)
     picked = np.take_along_axis(lifts, order, axis=1) >= MIN_LIFT  # a prefix of each row: lifts are sorted
     # Phrase each distinct (feature, value) once and join each distinct combination once: a million
     # rows share few of either.

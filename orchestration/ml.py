@@ -138,7 +138,9 @@ def risk_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, arrears
         built = con.execute(f"SELECT min(as_of_date), max(as_of_date) FROM {FEATURES_TABLE}").fetchone()
         if built[0] is not None and not (str(built[0]) == str(built[1]) == day):
             raise RuntimeError(f"{FEATURES_TABLE} holds {built[0]}, not {day}: run the dbt models for {day} first")
-        frame = con.execute(f"SELECT * FROM {FEATURES_TABLE} ORDER BY loan_id").df() if version else None
+        # through Arrow: DuckDB's own pandas conversion of the 1M-loan frame takes three times as long
+        frame = (con.sql(f"SELECT * FROM {FEATURES_TABLE} ORDER BY loan_id").to_arrow_table().to_pandas()
+                 if version else None)
     rows = pd.DataFrame(columns=["as_of_date", "loan_id", "risk_score", "risk_tier", "model_version", "reasons"])
     if version:
         model, _ = load_version(root, version)

@@ -8,7 +8,8 @@ from ml_assets.features import CATEGORICAL, NUMERIC
 from ml_assets.model_store import champion_version, load_version, save_version, set_champion
 from ml_assets.monitor import calibration_table, ks_statistic, psi, score_metrics
 from ml_assets.priority import PriorityPolicy
-from ml_assets.score import score
+from ml_assets.fast_predict import predict_positive
+from ml_assets.score import score, top_columns
 from ml_assets.train import choose, evaluate, fit
 
 
@@ -77,6 +78,38 @@ def test_reasons_name_the_drivers_in_words(trained):
     for text in out["reasons"]:
         assert "failed debit(s) in 7 days" in text or "days past due" in text, text
     assert (out["risk_tier"] == "high").all()
+
+
+def test_fast_gradient_boosting_path_gives_the_estimators_own_floats(trained):
+    """Scoring's fast path (ml_assets/fast_predict.py) against sklearn's predict_proba, bit for bit,
+    on rows with categories never seen in training and missing values; a scorecard takes the
+    generic path."""
+    models, _, oot, _ = trained
+    rows = oot.copy()
+    rows.loc[rows.index[:40], "province"] = "Tibet"  # unseen in training
+    rows.loc[rows.index[40:80], "employment_type"] = None  # missing: 'unknown', also unseen
+    rows.loc[rows.index[80:120], "monthly_income"] = np.nan
+    rows.loc[rows.index[120:160], "dpd"] = 10_000.0  # beyond every training value
+    gb = models["gradient_boosting"]
+    x = gb.prepared(rows)
+    fast = predict_positive(gb.estimator, x, n_threads=1)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, gb.estimator.predict_proba(x)[:, 1])
+    np.testing.assert_array_equal(gb.predict(rows), fast)
+    sc = models["scorecard"]
+    assert predict_positive(sc.estimator, sc.prepared(rows), n_threads=1) is None
+
+
+def test_top_columns_is_the_head_of_a_stable_descending_sort():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n, k = rng.integers(1, 40), rng.integers(1, 9)
+        values = rng.integers(0, 4, size=(n, k)).astype(float)  # many ties
+        values[rng.random((n, k)) < 0.2] = np.nan
+        values[rng.random((n, k)) < 0.05] = np.inf
+        for top in (1, 3, 12):
+            expected = np.argsort(-values, axis=1, kind="stable")[:, :top]
+            np.testing.assert_array_equal(top_columns(np.asfortranarray(values), top), expected)
 
 
 def test_monitoring_metrics():
