@@ -1,6 +1,9 @@
 """Extraction into the raw layer against real SQLite, PostgreSQL and MariaDB sources."""
 
+import os
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -193,6 +196,38 @@ def test_settlement_files_redelivery_duplicates_and_bad_headers(sqlite_url, tmp_
     with pytest.raises(SettlementFileError, match=r"settlement file settlement_2025-02-12\.csv is unreadable"):
         extract_settlement_files(con, str(landing), "2025-02-12")
     assert _raw(con, "SELECT count(*) FROM raw.gateway_settlements") == [(3,)]
+
+
+def test_settlement_files_unchanged_since_read_are_not_read_again(sqlite_url, tmp_path, monkeypatch):
+    engine = create_source(sqlite_url)
+    _good_book(engine)
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    extract_core_banking(con, sqlite_url, "2025-02-11")
+    landing = tmp_path / "payments"
+    write_settlement_file(landing, "2025-02-10", [_pay("P1", amount="10.00")])
+    write_settlement_file(landing, "2025-02-11", [_pay("P2", amount="20.00")])
+    assert extract_settlement_files(con, str(landing), "2025-02-11")["gateway_settlements"].inserted == 2
+    read = []
+    real_read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self.name) or real_read_bytes(self))
+    extract_settlement_files(con, str(landing), "2025-02-12")
+    assert read == []  # nothing delivered since: no file read
+    # the same bytes touched: read once, not loaded, then known by its new stat
+    os.utime(landing / "settlement_2025-02-11.csv")
+    assert extract_settlement_files(con, str(landing), "2025-02-12")["gateway_settlements"].extracted == 0
+    assert read == ["settlement_2025-02-11.csv"]
+    extract_settlement_files(con, str(landing), "2025-02-12")
+    assert read == ["settlement_2025-02-11.csv"]
+    # a corrected delivery of the same size with its old mtime set back is still a new delivery
+    path = landing / "settlement_2025-02-10.csv"
+    before = path.stat()
+    time.sleep(0.05)  # file times advance by the kernel's clock tick
+    write_settlement_file(landing, "2025-02-10", [_pay("P1", amount="90.00")])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    extract_settlement_files(con, str(landing), "2025-02-12")
+    assert _raw(con, "SELECT payment_id, amount FROM raw.gateway_settlements ORDER BY 1") == [
+        ("P1", Decimal("90.00")), ("P2", Decimal("20.00"))]
 
 
 def test_list_history_of_an_older_warehouse_moves_to_raw_without_loss(tmp_path):

@@ -2,7 +2,11 @@
 
 A file is (re)loaded when its bytes differ from the delivery loaded before
 (sha256 in raw._settlement_files); the latest delivery of a day replaces the
-earlier one's rows. Unchanged files cost one hash.
+earlier one's rows. A file whose size, mtime and ctime are those recorded when it
+was last read is not read again: every delivery, even one that keeps the old
+size and sets the old mtime back, writes or renames the file and so changes its
+ctime, which no tool can set. The folder holds every day's file ever delivered
+(455 files, about 2.5 s to read and hash at 1M loans): stat costs microseconds.
 """
 
 import hashlib
@@ -16,7 +20,16 @@ from .schema import GATEWAY_SETTLEMENTS, SETTLEMENT_FILE_COLUMNS, create_raw_sch
 FILE_RE = re.compile(r"^settlement_(\d{4}-\d{2}-\d{2})\.csv$")
 
 FILES_DDL = """CREATE TABLE IF NOT EXISTS raw._settlement_files (
-  file_name VARCHAR PRIMARY KEY, settlement_date DATE, sha256 VARCHAR, bytes BIGINT, loaded_at TIMESTAMP)"""
+  file_name VARCHAR PRIMARY KEY, settlement_date DATE, sha256 VARCHAR, bytes BIGINT, loaded_at TIMESTAMP,
+  file_stat VARCHAR)"""
+# a table created before file_stat existed gets it (NULL: each file is hashed once more)
+FILES_STAT_DDL = "ALTER TABLE raw._settlement_files ADD COLUMN IF NOT EXISTS file_stat VARCHAR"
+
+
+def file_stat(path: Path) -> str:
+    """What changes whenever a file is delivered again: size, mtime and ctime (nanoseconds)."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 class SettlementFileError(RuntimeError):
@@ -49,12 +62,19 @@ def extract_settlement_files(con, payments_dir: str, business_date: str,
     if not folder.is_dir():
         raise SettlementFileError(f"settlement landing folder {folder} does not exist")
     files = sorted(p for p in folder.iterdir() if FILE_RE.match(p.name))
-    loaded = dict(con.execute("SELECT file_name, sha256 FROM raw._settlement_files").fetchall())
+    con.execute(FILES_STAT_DDL)
+    loaded = {name: (digest, stat) for name, digest, stat in
+              con.execute("SELECT file_name, sha256, file_stat FROM raw._settlement_files").fetchall()}
     total = LoadResult(GATEWAY_SETTLEMENTS.name)
     files_loaded = []
     for path in files:
+        stat = file_stat(path)  # before reading: a delivery during the read shows on the next run
+        known_digest, known_stat = loaded.get(path.name, (None, None))
+        if stat == known_stat:
+            continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if loaded.get(path.name) == digest:
+        if known_digest == digest:  # the same bytes again (touched, copied): remember its stat
+            con.execute("UPDATE raw._settlement_files SET file_stat = ? WHERE file_name = ?", [stat, path.name])
             continue
         day = _settlement_day(path)
         header = _read_header(path)
@@ -91,8 +111,9 @@ def extract_settlement_files(con, payments_dir: str, business_date: str,
                 replace_where=f"settlement_date = DATE {q(day)}", loaded_at=loaded_at,
             )
             con.execute(
-                "INSERT OR REPLACE INTO raw._settlement_files VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-                [path.name, day, digest, path.stat().st_size],
+                "INSERT OR REPLACE INTO raw._settlement_files (file_name, settlement_date, sha256, bytes, loaded_at, "
+                "file_stat) VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?)",
+                [path.name, day, digest, int(stat.split(":")[0]), stat],
             )
             con.execute("COMMIT")
         except BaseException:
