@@ -5,7 +5,8 @@ Dagster), advance the source day by day and run the daily job for each of the
 last three days (an ordinary day; the 30-day mark of February's month-end, which adds
 its outcome snapshot and training rows; the month-end; through Dagster) and time each
 step (scoring is its risk_scores step; the step table shows the three days), time
-weekly retraining (job risk_model_weekly), and the DPD/bucket SQL on its own against
+weekly retraining (job risk_model_weekly) and warehouse maintenance (job warehouse_maintenance_weekly),
+and the DPD/bucket SQL on its own against
 the pandas baseline: the daily query (the previous date's state carried forward, as the daily
 run does) and the same model from scratch (a first build or a backfill).
 Prints a table and writes bench/results/bench.json. Peak memory is the peak RSS of
@@ -160,6 +161,9 @@ print("BENCH_RESULT " + json.dumps(simulate(Path("{home}/source"), {n}, date(202
     # Weekly retraining (unpartitioned job): reads the matured month-end snapshots, fits both
     # candidates, calibrates, compares with the champion on the out-of-time window.
     res["retraining"] = _child(RUN_DAY.format(job="risk_model_weekly", day=None), env)
+    # Weekly maintenance (Sundays, before the daily run): the loan-ordered tables the daily runs
+    # appended to rewritten in loan order.
+    res["warehouse_maintenance"] = _child(RUN_DAY.format(job="warehouse_maintenance_weekly", day=None), env)
     if not skip_baseline:
         res["dpd_step"] = _child(DPD_STEP.format(day=END.isoformat(), previous_day=snapshot_day), env)
     return res
@@ -199,7 +203,7 @@ def main():
     (out / "bench.json").write_text(json.dumps(results, indent=1))
     print(f"\n{'step':34} " + " ".join(f"{r['loans']:>22,}" for r in results))
     for step in ("simulate_15_months", "first_full_load", "advance_source_one_day", "daily_run", "snapshot_day_run",
-                 "month_end_run", "retraining"):
+                 "month_end_run", "retraining", "warehouse_maintenance"):
         print(f"{step:34} " + " ".join(_figure(r.get(step, {})) for r in results))
     steps = sorted({k for r in results for k in r["daily_run"]["steps"]})
     for s in steps:

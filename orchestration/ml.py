@@ -135,7 +135,7 @@ def risk_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, arrears
             context.log.warning(f"No risk scores for {day}: no model can be trained yet ({e}). Scores start once a "
                                 "month-end's 30-day window has passed; or materialize asset risk_model.")
     with warehouse.connect() as con:
-        built = con.execute(f"SELECT min(as_of_date), max(as_of_date) FROM {FEATURES_TABLE}").fetchone()
+        built = con.execute(f"SELECT min(as_of_date), max(as_of_date) FROM {FEATURES_TABLE}").fetchall()[0]
         if built[0] is not None and not (str(built[0]) == str(built[1]) == day):
             raise RuntimeError(f"{FEATURES_TABLE} holds {built[0]}, not {day}: run the dbt models for {day} first")
         # through Arrow: DuckDB's own pandas conversion of the 1M-loan frame takes three times as long

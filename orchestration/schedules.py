@@ -6,8 +6,8 @@ from .partitions import business_dates
 
 arrears_daily = dg.define_asset_job(
     "arrears_daily",
-    # Retraining has its own weekly job; the daily run only scores.
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ml_training"),
+    # Retraining and warehouse maintenance have their own weekly jobs; the daily run only scores.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ml_training", "maintenance"),
     partitions_def=business_dates,
     # One DuckDB warehouse file: steps run one after another in one process.
     executor_def=dg.in_process_executor,

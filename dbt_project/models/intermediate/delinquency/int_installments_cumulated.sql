@@ -3,7 +3,6 @@
     incremental_strategy='delete+insert',
     unique_key='loan_id',
     on_schema_change='append_new_columns',
-    post_hook="{{ recluster_on_month_end('loan_id, installment_no') }}",
 ) }}
 {#-
   Repayment schedule with due_k and cum_due_k (business_rules.md section 2), independent of
@@ -43,5 +42,5 @@ select
     ) as decimal(18, 2)) as cum_due,
     loaded_at
 from schedule
--- stored in loan order: the daily state joins it per loan (macro recluster_on_month_end)
+-- stored in loan order: the daily state joins it per loan (the weekly job warehouse_maintenance_weekly restores it)
 order by loan_id, installment_no

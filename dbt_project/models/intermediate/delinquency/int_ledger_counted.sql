@@ -3,7 +3,6 @@
     incremental_strategy='delete+insert',
     unique_key='txn_id',
     on_schema_change='append_new_columns',
-    post_hook="{{ recluster_on_month_end('loan_id, counts_from') }}",
 ) }}
 {#-
   Every ledger row that counts (business_rules.md section 1), with the first date on which it
@@ -57,5 +56,5 @@ left join {{ ref('stg_core_banking__loan_transactions') }} as u
     on t.txn_type = 'reversal' and u.txn_id = t.reverses_txn_id
 -- a reversal of a repayment that is not in the ledger never counts
 where t.txn_type <> 'reversal' or u.txn_id is not null
--- stored in loan order: the daily state aggregates it per loan (macro recluster_on_month_end)
+-- stored in loan order: the daily state aggregates it per loan (the weekly job warehouse_maintenance_weekly restores it)
 order by t.loan_id, counts_from
