@@ -141,6 +141,7 @@ print("BENCH_RESULT " + json.dumps(simulate(Path("{home}/source"), {n}, date(202
 """
     if first_load_from:
         # a home as --first-load-only left it: its figures are in bench_first_load.json
+        home.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-a", str(first_load_from), str(home)], check=True)
         res.update(json.loads((home / "bench_first_load.json").read_text()))
     else:
