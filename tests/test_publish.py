@@ -46,6 +46,22 @@ def test_publish_replaces_a_day_and_keeps_types(tmp_path):
         assert r.execute("SELECT count(*) FROM marts.mart_monthly").fetchone()[0] == 1
 
 
+def test_a_moved_home_keeps_publishing_every_day(tmp_path):
+    wh = _warehouse(tmp_path / "wh.duckdb")
+    old = tmp_path / "old" / "bi" / "arrears.duckdb"
+    old.parent.mkdir(parents=True)
+    _build_day(wh, "2025-03-01")
+    publish(wh, old, "2025-03-01", MARTS)
+    (tmp_path / "old").rename(tmp_path / "new")  # ARREARS_HOME moved (or copied and the old one removed)
+    bi = tmp_path / "new" / "bi" / "arrears.duckdb"
+    _build_day(wh, "2025-03-02")
+    publish(wh, bi, "2025-03-02", MARTS)
+    with duckdb.connect(str(bi), read_only=True) as r:
+        assert r.execute("SELECT as_of_date::VARCHAR, count(*) FROM marts.fct_daily GROUP BY 1 ORDER BY 1").fetchall() == [
+            ("2025-03-01", LOANS_PER_DAY), ("2025-03-02", LOANS_PER_DAY)]
+        assert all(p.startswith(str(tmp_path / "new")) for p, in r.execute("SELECT path FROM _publish.files").fetchall())
+
+
 def _reader(bi_path: str, ready: mp.Queue, stop, out: mp.Queue):
     errors, reads, partial, messages = 0, 0, 0, []
     ready.put(True)  # started (a spawned reader takes a while to import on a busy machine)

@@ -31,10 +31,19 @@ class PublishedMart:
 
 
 def _current_files(catalog: Path) -> dict[tuple[str, str], str]:
+    """The published files the catalog lists. The views need absolute paths (a reader resolves a
+    relative one against its own working directory), so a home that was moved or copied lists
+    files of the old place: those are taken from the same place under this catalog's data/."""
     if not catalog.exists():
         return {}
     with duckdb.connect(str(catalog), read_only=True) as con:
-        return {(m, k): p for m, k, p in con.execute("SELECT mart, part, path FROM _publish.files").fetchall()}
+        listed = con.execute("SELECT mart, part, path FROM _publish.files").fetchall()
+    data_dir = catalog.parent / "data"
+    files = {}
+    for mart, part, path in listed:
+        here = data_dir / mart / Path(path).name
+        files[(mart, part)] = str(here) if not os.path.exists(path) and here.exists() else path
+    return files
 
 
 def _fsync(path: Path) -> None:
