@@ -141,14 +141,34 @@ def _band(con, day: str) -> dict:
     return {"min_rows": int(mean * 0.8), "max_rows": int(mean * 1.25) + 1}
 
 
+def validation_batch(con, table: str, columns: list[str], where: str, params: list) -> pd.DataFrame:
+    """The rows to validate, as the pandas frame GX checks fastest, with the values DuckDB's own
+    pandas conversion gives: DECIMAL as float64 (as .df() does), integers as int64 (GX compares an
+    int32 column value by value in Python: 1 s per column at 1M loans), read through Arrow (half
+    the time of .df() for the string columns)."""
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
+
+    def select(c: str) -> str:
+        t = types[c]
+        if t.startswith("DECIMAL"):
+            return f"CAST({c} AS DOUBLE) AS {c}"
+        if t in ("TINYINT", "SMALLINT", "INTEGER"):
+            return f"CAST({c} AS BIGINT) AS {c}"
+        return c
+
+    sql = f"SELECT {', '.join(select(c) for c in columns)} FROM {table} WHERE {where}"
+    # one chunk per column: GX runs pandas string methods, several times slower on a chunked column
+    return con.sql(sql, params=params).to_arrow_table().combine_chunks().to_pandas()
+
+
 @dg.asset_check(asset=dg.AssetKey("fct_loan_delinquency_daily"), name="gx_fct_loan_delinquency_daily",
                 blocking=True, description="GX suite on the business date's loan rows, with its volume band.")
 def fct_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arrears_home: ArrearsHome):
     day = context.partition_key
     with warehouse.connect() as con:
         # the suite's columns only: a 1M-loan day is ~730k rows, the fact has twice as many columns
-        cols = ", ".join(suite_columns("fct_loan_delinquency_daily"))
-        df = con.execute(f"SELECT {cols} FROM marts.fct_loan_delinquency_daily WHERE as_of_date = ?", [day]).df()
+        df = validation_batch(con, "marts.fct_loan_delinquency_daily", suite_columns("fct_loan_delinquency_daily"),
+                              "as_of_date = ?", [day])
         band = _band(con, day)
         outcome = run_suite(df, "fct_loan_delinquency_daily", band, gx_root=gx_root(arrears_home))
         _record(con, day, "fct_loan_delinquency_daily", outcome)
