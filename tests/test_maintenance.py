@@ -6,11 +6,12 @@ import dagster as dg
 from orchestration.maintenance import LOAN_ORDERED_TABLES
 
 
-def test_weekly_job_rewrites_the_appended_tables_in_loan_order_and_keeps_every_row(arrears_home):
+def test_weekly_job_rewrites_the_appended_tables_in_loan_order_and_keeps_every_row(arrears_home, monkeypatch):
     from orchestration.definitions import defs
     from orchestration.settings import warehouse_path
 
     warehouse = warehouse_path(arrears_home)
+    monkeypatch.setenv("ARREARS_WAREHOUSE", str(warehouse))  # the job's Warehouse resource reads it
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse)) as con:
         con.execute("CREATE SCHEMA intermediate")
