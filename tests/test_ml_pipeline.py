@@ -124,12 +124,17 @@ def test_scores_use_only_what_is_known_on_d_and_rescoring_reproduces_them(arrear
         assert con.execute(f"SELECT max(as_of_date) FROM {TRAINING_TABLE}").fetchone()[0] == date(2025, 3, 31)
 
 
-def test_training_rows_of_a_month_end_reuse_the_features_scored_on_it(arrears_home, tmp_path):
+@pytest.mark.parametrize("first_day", ["2025-04-30", "2025-05-10"])
+def test_training_rows_of_a_month_end_reuse_the_features_scored_on_it(arrears_home, tmp_path, first_day):
     """The month-end's features, kept as scoring computed them (int_ml_features_month_end), become its
-    training rows 30 days later: the same rows as computing them from the snapshots."""
+    training rows 30 days later: the same rows as computing them from the snapshots. A first load
+    after the month-end (2025-05-10) keeps them too, from the month-end's snapshot."""
     simulate(arrears_home / "source", until=date(2025, 7, 31), **BOOK)
     wh = tmp_path / "wh.duckdb"
-    _extract_and_build(arrears_home, wh, tmp_path, "2025-04-30")  # the month-end: its features are kept
+    _extract_and_build(arrears_home, wh, tmp_path, first_day)  # the month-end or a first load after it: kept
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT as_of_date FROM intermediate.int_ml_features_month_end").fetchall() \
+            == [(date(2025, 4, 30),)]
     _extract_and_build(arrears_home, wh, tmp_path, "2025-05-30")  # its 30-day mark: its training rows
     month_end = f"SELECT * FROM {TRAINING_TABLE} WHERE as_of_date = DATE '2025-04-30' ORDER BY loan_id"
     with duckdb.connect(str(wh)) as con:
