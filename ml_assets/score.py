@@ -1,5 +1,7 @@
 """Scoring loans with a stored model version, with the reasons behind each score."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -76,9 +78,14 @@ def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS, prepa
 
 def score(model: RiskModel, version: str, frame: pd.DataFrame, policy: PriorityPolicy) -> pd.DataFrame:
     x = model.prepared(frame)
-    p = model.predict_prepared(x)
-    out = pd.DataFrame({"loan_id": frame["loan_id"].to_numpy(), "risk_score": p.astype(float)})
-    out["risk_tier"] = risk_tier(out["risk_score"], policy).to_numpy()
-    out["model_version"] = version
-    out["reasons"] = reasons(model, frame, prepared=x)
+    # The reasons do not depend on the score: they are worked out beside the prediction (both
+    # mostly in numpy and OpenMP code that releases the GIL; at 1M loans 2 s and 3 s one after
+    # the other). Both only read x.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reasons") as pool:
+        why = pool.submit(reasons, model, frame, prepared=x)
+        p = model.predict_prepared(x)
+        out = pd.DataFrame({"loan_id": frame["loan_id"].to_numpy(), "risk_score": p.astype(float)})
+        out["risk_tier"] = risk_tier(out["risk_score"], policy).to_numpy()
+        out["model_version"] = version
+        out["reasons"] = why.result()
     return out

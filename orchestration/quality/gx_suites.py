@@ -7,12 +7,15 @@ Severity `critical` fails the check with ERROR (blocking publication);
 `warning` fails it with WARN (reported, not blocking).
 """
 
+import importlib
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,13 +24,25 @@ from ..settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import great_expectations as gx  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
-    ExpectationSuiteIdentifier,
-    ValidationResultIdentifier,
-)
-from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+# GX is imported where it is used, not with the definitions: the import takes about 2 s, which a
+# run spends in preload_gx() while its extraction waits on DuckDB and the source (time in which the
+# GIL is free) instead of before its first step.
+_GX_MODULES = ("great_expectations", "great_expectations.expectations.expectation_configuration",
+               "great_expectations.data_context.types.base",
+               "great_expectations.data_context.types.resource_identifiers")
+
+
+def _import_gx() -> None:
+    for name in _GX_MODULES:
+        importlib.import_module(name)
+
+
+def preload_gx() -> None:
+    """Start importing GX in a background thread (a later import waits for it to finish)."""
+    threading.Thread(target=_import_gx, name="preload-gx", daemon=True).start()
 
 
 @dataclass
@@ -71,7 +86,10 @@ def suite_columns(name: str) -> list[str]:
     return cols
 
 
-def build_suite(name: str) -> gx.ExpectationSuite:
+def build_suite(name: str) -> "gx.ExpectationSuite":
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
     d = suite_definition(name)
     expectations = [
         ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta") or {},
@@ -89,6 +107,9 @@ DOCS_INDEX_VALIDATIONS = 30
 
 @cache
 def _context(gx_root: str | None):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     ctx = gx.get_context(mode="file", project_root_dir=gx_root) if gx_root else gx.get_context(mode="ephemeral")
     if gx_root:
         for name, site in ctx.list_data_docs_sites().items():
@@ -131,6 +152,11 @@ def render_data_docs(gx_root: Path) -> int:
     pending = [key for key in latest if not _page(gx_root, key).exists()]
     if not pending:
         return 0
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     ids = [ValidationResultIdentifier.from_tuple(key) for key in pending]
     suites = [ExpectationSuiteIdentifier(name=name) for name in sorted({key[0] for key in pending})]
     _context(str(gx_root)).build_data_docs(resource_identifiers=ids + suites)
@@ -142,6 +168,8 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
     """Validate `df` against suite `name`; with gx_root, store the result there. Its Data Docs page
     is rendered at once when the suite fails (the run may stop here), else with the run's other
     results by render_data_docs."""
+    import great_expectations as gx
+
     ctx = _context(str(gx_root) if gx_root else None)
     source = ctx.data_sources.add_or_update_pandas("arrears")
     try:
