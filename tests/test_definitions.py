@@ -31,8 +31,7 @@ def test_every_asset_is_grouped_and_described(arrears_home):
 
 def test_loading_the_definitions_leaves_great_expectations_to_the_run(arrears_home):
     """GX is imported by the run that validates (about 2 s), not by every process that loads the
-    code location (the UI's code server, each run before its first step); a run preloads it while
-    its extraction waits on queries, and a suite that needs it before that still works."""
+    code location (the UI's code server, the weekly jobs); the first suite imports it."""
     code = ("import sys\nfrom orchestration.definitions import defs\n"
             "assert 'great_expectations' not in sys.modules, 'GX imported with the definitions'\n"
             "from orchestration.quality.gx_suites import run_suite\n"

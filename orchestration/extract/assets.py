@@ -5,7 +5,6 @@ from datetime import datetime
 import dagster as dg
 
 from ..partitions import business_dates
-from ..quality.gx_suites import preload_gx
 from ..resources import CoreBankingSource, SettlementLanding, Warehouse
 from .core_banking import extract_core_banking
 from .gateway import extract_settlement_files
@@ -39,7 +38,6 @@ def _metadata(r: LoadResult) -> dict:
     partitions_def=business_dates,
 )
 def core_banking_raw(context: dg.AssetExecutionContext, warehouse: Warehouse, core_banking: CoreBankingSource):
-    preload_gx()  # the raw suites that follow need it; imported while extraction waits on queries
     with warehouse.connect() as con:
         results = extract_core_banking(con, core_banking.url, context.partition_key, run_loaded_at(context))
     for name, r in results.items():

@@ -7,11 +7,9 @@ Severity `critical` fails the check with ERROR (blocking publication);
 `warning` fails it with WARN (reported, not blocking).
 """
 
-import importlib
 import json
 import math
 import os
-import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -27,22 +25,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 if TYPE_CHECKING:
     import great_expectations as gx
 
-# GX is imported where it is used, not with the definitions: the import takes about 2 s, which a
-# run spends in preload_gx() while its extraction waits on DuckDB and the source (time in which the
-# GIL is free) instead of before its first step.
-_GX_MODULES = ("great_expectations", "great_expectations.expectations.expectation_configuration",
-               "great_expectations.data_context.types.base",
-               "great_expectations.data_context.types.resource_identifiers")
-
-
-def _import_gx() -> None:
-    for name in _GX_MODULES:
-        importlib.import_module(name)
-
-
-def preload_gx() -> None:
-    """Start importing GX in a background thread (a later import waits for it to finish)."""
-    threading.Thread(target=_import_gx, name="preload-gx", daemon=True).start()
+# GX is imported where it is used, not with the definitions: the import takes about 2 s, which
+# every process that loads the code location paid (the UI's code server, the weekly jobs that
+# validate nothing); a daily run pays it in its first suite.
 
 
 @dataclass
