@@ -9,9 +9,9 @@
   that day), so the training snapshot of that month-end does not compute them again 30 days later
   (int_ml_training_snapshots: at 1M loans about 10 s on the m + 30 business date). Appended on
   month-end dates; re-running a month-end replaces its rows.
-  A month-end before D whose 30-day window is still open (m + 30 > D) and that was never run as a business
-  date (a first load after it, or a pause across it) is added from its snapshot (as known on that
-  month-end, the same macro): its 30-day mark then costs what it costs after a month-end that ran.
+  A month-end m before D whose 30-day window is still open (m + 30 > D) and that never ran as a
+  business date (a first load after it, or a pause across it) is added from its snapshot (as known
+  on m, the same macro): its 30-day mark then costs what it costs after a month-end that ran.
 -#}
 {%- set D = business_date() -%}
 {%- set missed_month_ends -%}
