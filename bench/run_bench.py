@@ -57,14 +57,11 @@ def _child(code: str, env: dict) -> dict:
 
 RUN_DAY = """
 import json, sys
-from orchestration.cli import _prepare_instance
+from orchestration.cli import _prepare_instance, execute
 _prepare_instance()
 from dagster import DagsterInstance
-from orchestration.definitions import defs
-job = defs.resolve_job_def("{job}")
 with DagsterInstance.get() as instance:
-    r = job.execute_in_process(partition_key={day!r}, instance=instance,
-                               run_config={{"loggers": {{"console": {{"config": {{"log_level": "ERROR"}}}}}}}})
+    r = execute(instance, {job!r}, {day!r}, log_level="ERROR")
     steps = {{}}
     for e in instance.all_logs(r.run_id):
         ev = e.dagster_event

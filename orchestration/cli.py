@@ -48,18 +48,32 @@ def _prepare_instance() -> None:
         cfg.write_text(text)
 
 
+def job_named(name: str):
+    """Job `name` of the code location (what execute_job reconstructs)."""
+    from .definitions import defs
+
+    return defs.resolve_job_def(name)
+
+
+def execute(instance, job_name: str, business_date: str | None = None, log_level: str = "INFO"):
+    """Run job `job_name` (for a business date) in this process with the job's own executor, as a
+    launched run does: arrears_daily runs independent steps side by side (orchestration/executor.py);
+    JobDefinition.execute_in_process would run them one at a time."""
+    import dagster as dg
+
+    job = dg.build_reconstructable_job("orchestration.cli", "job_named", reconstructable_args=(job_name,))
+    return dg.execute_job(job, instance, tags={"dagster/partition": business_date} if business_date else None,
+                          run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+
+
 def run_dates(dates: list[str]) -> None:
     """Launch job arrears_daily for each date in order, recorded in the instance under ARREARS_HOME."""
     _prepare_instance()
     from dagster import DagsterInstance
 
-    from .definitions import defs
-
-    job = defs.resolve_job_def("arrears_daily")
     with DagsterInstance.get() as instance:
         for d in dates:
-            result = job.execute_in_process(partition_key=d, instance=instance, raise_on_error=False,
-                                            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+            result = execute(instance, "arrears_daily", d)
             if not result.success:
                 failed = [e for e in result.all_events if e.is_step_failure]
                 why = failed[0].step_failure_data.error.message.strip() if failed else "see the Dagster run log"

@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from .executor import RUNS_ALONE
 from .faults import crash_point
 from .partitions import business_dates
 from .resources import Warehouse, table_exists
@@ -131,6 +132,8 @@ def business_date_for_dbt(business_date: str):
     project=arrears_dbt_project(),
     dagster_dbt_translator=translator,
     partitions_def=business_dates,
+    # dbt's own process writes the warehouse: no step of the run may hold it meanwhile
+    op_tags={RUNS_ALONE: "true"},
 )
 def arrears_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
     with business_date_for_dbt(context.partition_key):

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from .executor import threaded_in_process_executor
 from .partitions import business_dates
 
 arrears_daily = dg.define_asset_job(
@@ -9,8 +10,9 @@ arrears_daily = dg.define_asset_job(
     # Retraining and warehouse maintenance have their own weekly jobs; the daily run only scores.
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ml_training", "maintenance"),
     partitions_def=business_dates,
-    # One DuckDB warehouse file: steps run one after another in one process.
-    executor_def=dg.in_process_executor,
+    # One DuckDB warehouse file, so one process: independent steps side by side in its threads
+    # (one per core), the dbt build alone (orchestration/executor.py).
+    executor_def=threaded_in_process_executor,
     description="Extract, build marts, check, publish for one business date.",
 )
 

@@ -10,6 +10,7 @@ Severity `critical` fails the check with ERROR (blocking publication);
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -84,6 +85,11 @@ def build_suite(name: str) -> "gx.ExpectationSuite":
     return gx.ExpectationSuite(name=d["name"], expectations=expectations)
 
 
+# One GX context per store, not made for use from two threads at once (its stores write files,
+# its data source is updated per suite): suites that run side by side in one process
+# (orchestration/executor.py) validate one after the other, their queries still overlap.
+_GX_LOCK = threading.RLock()
+
 # Data Docs index: the latest validations only. Rendering the index reads every result it lists,
 # so an unbounded index makes each day's render slower than the last (65 results: 1.4 s; a year of
 # daily runs holds ~5,000). Every result keeps its own page, which the check links to.
@@ -137,6 +143,12 @@ def render_data_docs(gx_root: Path) -> int:
     pending = [key for key in latest if not _page(gx_root, key).exists()]
     if not pending:
         return 0
+    with _GX_LOCK:
+        _build_pages(gx_root, pending)
+    return len(pending)
+
+
+def _build_pages(gx_root: Path, pending: list[tuple]) -> None:
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
@@ -145,7 +157,6 @@ def render_data_docs(gx_root: Path) -> int:
     ids = [ValidationResultIdentifier.from_tuple(key) for key in pending]
     suites = [ExpectationSuiteIdentifier(name=name) for name in sorted({key[0] for key in pending})]
     _context(str(gx_root)).build_data_docs(resource_identifiers=ids + suites)
-    return len(ids)
 
 
 def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
@@ -153,6 +164,11 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
     """Validate `df` against suite `name`; with gx_root, store the result there. Its Data Docs page
     is rendered at once when the suite fails (the run may stop here), else with the run's other
     results by render_data_docs."""
+    with _GX_LOCK:
+        return _validate(df, name, parameters, gx_root)
+
+
+def _validate(df: pd.DataFrame, name: str, parameters: dict | None, gx_root: Path | None) -> SuiteOutcome:
     import great_expectations as gx
 
     ctx = _context(str(gx_root) if gx_root else None)

@@ -1,0 +1,171 @@
+"""The daily job's executor (orchestration/executor.py) on small jobs: ready steps run side by
+side, a RUNS_ALONE step runs with nothing beside it, failures and blocking checks behave as under
+Dagster's in-process executor."""
+
+import threading
+import time
+
+import dagster as dg
+import pytest
+
+from orchestration.executor import RUNS_ALONE, threaded_in_process_executor
+
+SPANS: dict[str, tuple[float, float]] = {}
+BARRIER = threading.Barrier(2, timeout=30)
+
+
+def _timed(name: str, seconds: float) -> None:
+    start = time.monotonic()
+    time.sleep(seconds)
+    SPANS[name] = (start, time.monotonic())
+
+
+# two steps that can only both succeed when they run at the same time
+@dg.asset
+def scores() -> None:
+    BARRIER.wait()
+
+
+@dg.asset
+def fct_suite() -> None:
+    BARRIER.wait()
+
+
+@dg.asset(deps=[scores, fct_suite])
+def priority_list() -> None:
+    _timed("priority_list", 0.01)
+
+
+def _alone_assets(tag: bool) -> list:
+    @dg.asset(op_tags={RUNS_ALONE: "true"} if tag else None)
+    def dbt_build() -> None:
+        _timed("dbt_build", 0.6)
+
+    @dg.asset
+    def extract_a() -> None:
+        _timed("extract_a", 0.3)
+
+    @dg.asset
+    def extract_b() -> None:
+        _timed("extract_b", 0.3)
+
+    @dg.asset(deps=[dbt_build])
+    def publish() -> None:
+        _timed("publish", 0.3)
+
+    @dg.asset(deps=[dbt_build])
+    def report() -> None:
+        _timed("report", 0.3)
+
+    return [dbt_build, extract_a, extract_b, publish, report]
+
+
+@dg.asset
+def broken() -> None:
+    raise ValueError("source table missing")
+
+
+@dg.asset(deps=[broken])
+def after_broken() -> None:
+    SPANS["after_broken"] = (0.0, 0.0)
+
+
+@dg.asset
+def independent() -> None:
+    _timed("independent", 0.2)
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("balances_reconcile", asset="marts", blocking=True)])
+def marts():
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="balances_reconcile", passed=False, severity=dg.AssetCheckSeverity.ERROR)
+
+
+@dg.asset(deps=[marts])
+def bi() -> None:
+    SPANS["bi"] = (0.0, 0.0)
+
+
+def _job(name: str, assets: list):
+    return dg.Definitions(assets=assets, jobs=[dg.define_asset_job(name, executor_def=threaded_in_process_executor)]
+                          ).resolve_job_def(name)
+
+
+def side_by_side_job():
+    return _job("side_by_side", [scores, fct_suite, priority_list])
+
+
+def alone_job():
+    return _job("alone", _alone_assets(tag=True))
+
+
+def untagged_job():
+    return _job("untagged", _alone_assets(tag=False))
+
+
+def failing_job():
+    return _job("failing", [broken, after_broken, independent])
+
+
+def gated_job():
+    return _job("gated", [marts, bi])
+
+
+@pytest.fixture
+def instance():
+    SPANS.clear()
+    BARRIER.reset()
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def _run(define, instance):
+    return dg.execute_job(dg.reconstructable(define), instance)
+
+
+def _overlaps(a: str) -> list[str]:
+    start, end = SPANS[a]
+    return sorted(b for b, (s, e) in SPANS.items() if b != a and s < end and start < e)
+
+
+def test_ready_steps_run_side_by_side(instance):
+    # each step waits at a barrier for the other: run one after the other, both would time out
+    result = _run(side_by_side_job, instance)
+    assert result.success
+    assert "priority_list" in SPANS
+
+
+def test_a_step_that_runs_alone_has_nothing_beside_it(instance):
+    result = _run(alone_job, instance)
+    assert result.success
+    assert set(SPANS) == {"dbt_build", "extract_a", "extract_b", "publish", "report"}
+    assert _overlaps("dbt_build") == []
+    # the others still pair up: the extracts before it, publish and report after it
+    assert _overlaps("extract_a") == ["extract_b"]
+    assert _overlaps("publish") == ["report"]
+
+
+def test_without_the_tag_the_same_step_would_have_company(instance):
+    # the control for the test above: the executor does run roots side by side
+    assert _run(untagged_job, instance).success
+    assert _overlaps("dbt_build") != []
+
+
+def test_a_failed_step_fails_the_run_and_skips_what_depends_on_it(instance):
+    result = _run(failing_job, instance)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["broken"]
+    assert "ValueError: source table missing" in failures[0].step_failure_data.error.to_string()
+    assert "after_broken" not in SPANS
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert started == {"broken", "independent"}
+    # a step that does not depend on the failed one still ran
+    assert "independent" in SPANS
+    assert [e.step_key for e in result.all_events if e.is_step_success] == ["independent"]
+
+
+def test_a_failed_blocking_check_stops_what_depends_on_its_asset(instance):
+    result = _run(gated_job, instance)
+    assert not result.success
+    assert "bi" not in SPANS
