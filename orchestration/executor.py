@@ -34,6 +34,9 @@ from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.executor.base import Executor
 
 RUNS_ALONE = "arrears/runs_alone"  # op tag; value "true"
+# Dagster's op tag: of the steps ready at once, higher numbers start first (default 0). The daily
+# run's longest chain after dbt is scoring -> the list; they carry it so the short checks wait.
+PRIORITY = "dagster/priority"
 _FINISHED = object()
 _POLL_SECONDS = 0.2  # how often a waiting run looks for an interrupt
 

@@ -26,6 +26,7 @@ from ml_assets.model_store import champion_version, load_version
 from ml_assets.monitor import PSI_WARNING, calibration_table, psi, score_metrics
 from ml_assets.score import score
 
+from .executor import PRIORITY
 from .partitions import business_dates
 from .policy import priority_policy
 from .resources import ArrearsHome, Warehouse, table_exists
@@ -118,6 +119,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, arrears_
     kinds={"duckdb", "scikitlearn"},
     partitions_def=business_dates,
     deps=[dg.AssetKey("int_ml_features_on_date"), dg.AssetKey("int_ml_training_snapshots")],
+    op_tags={PRIORITY: "2"},  # first after dbt: the list waits for it
     description="marts.risk_scores for D: the probability that each loan on book rolls to a worse bucket or is "
                 "written off within 30 days, its tier and reasons, from the champion model version named explicitly.",
 )

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ml_assets.priority import build_priority_list
 
+from ..executor import PRIORITY
 from ..extract.schema import create_raw_schema
 from ..partitions import business_dates
 from ..policy import policy_threshold, priority_policy
@@ -84,6 +85,7 @@ priority_list_history = dg.AssetSpec(
     kinds={"duckdb", "csv"},
     partitions_def=business_dates,
     deps=[dg.AssetKey("fct_loan_delinquency_daily"), dg.AssetKey("risk_scores")],
+    op_tags={PRIORITY: "1"},
     description="The day's ranked, capacity-aware, compliant collection list: CSV under exports/ and table "
                 "collection_priority_list in the operational database (the only output with contact data).",
 )

@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from ..alerts import send_alert
+from ..executor import PRIORITY
 from ..extract.assets import run_loaded_at
 from ..extract.schema import ALL_TABLES, CORE_BANKING_TABLES, GATEWAY_SETTLEMENTS
 from ..resources import ArrearsHome, Warehouse
@@ -99,7 +100,11 @@ def quarantine_gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
                              "by_reason": dg.MetadataValue.json([list(r) for r in by_reason])})
 
 
+# Not a gate of the marts (non-blocking): it runs after the day's dbt build (a model of that build
+# with no gate of its own), which holds the warehouse by itself and need not wait for this check
+# (orchestration/executor.py); it still reads the raw tables.
 @dg.asset_check(asset=dg.AssetKey(["raw", GATEWAY_SETTLEMENTS.name]), name="gateway_payments_posted",
+                additional_deps=[dg.AssetKey("stg_gateway__settlements")],
                 description="Every payment the gateway settled as succeeded (state on D) 2 to 30 days before D "
                             "is posted to the ledger as a repayment with its payment_id, as known on D.")
 def gateway_posting(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arrears_home: ArrearsHome):
@@ -162,7 +167,7 @@ def validation_batch(con, table: str, columns: list[str], where: str, params: li
 
 
 @dg.asset_check(asset=dg.AssetKey("fct_loan_delinquency_daily"), name="gx_fct_loan_delinquency_daily",
-                blocking=True, description="GX suite on the business date's loan rows, with its volume band.")
+                blocking=True, op_tags={PRIORITY: "1"}, description="GX suite on the business date's loan rows, with its volume band.")
 def fct_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arrears_home: ArrearsHome):
     day = context.partition_key
     with warehouse.connect() as con:
