@@ -41,3 +41,27 @@ def test_loading_the_definitions_leaves_great_expectations_to_the_run(arrears_ho
             "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+
+
+def test_the_daily_plan_checks_raw_data_before_dbt_runs_alone_and_scores_first(arrears_home):
+    """Every check of a raw asset runs before the dbt build (its failures are in the day's
+    mart_data_quality), the dbt build runs alone, and scoring leads the steps after it."""
+    from dagster._core.execution.api import create_execution_plan
+
+    from orchestration import settings
+    from orchestration.definitions import defs
+    from orchestration.executor import PRIORITY, runs_alone
+
+    settings.apply_defaults()  # the resources' locations, as a run has them
+    job = defs.resolve_job_def("arrears_daily")
+    assert job.executor_def.name == "threaded_in_process"
+    plan = create_execution_plan(job, tags={"dagster/partition": "2026-03-29"})
+    deps = plan.get_executable_step_deps()
+    raw_checks = {s.key for s in plan.steps if s.key.startswith("raw__") and s.key != "raw__gateway_settlements"}
+    assert "raw__gateway_settlements_gateway_payments_posted" in raw_checks and len(raw_checks) == 9
+    assert raw_checks <= set(deps["arrears_dbt_models"])
+    alone = [s.key for s in plan.steps if runs_alone(s)]
+    assert alone == ["arrears_dbt_models"]
+    after_dbt = [s for s in plan.steps if "arrears_dbt_models" in deps.get(s.key, ())]
+    first = max(after_dbt, key=lambda s: int(s.tags.get(PRIORITY, 0)))
+    assert first.key == "risk_scores"
