@@ -169,3 +169,68 @@ def test_a_failed_blocking_check_stops_what_depends_on_its_asset(instance):
     result = _run(gated_job, instance)
     assert not result.success
     assert "bi" not in SPANS
+
+
+@dg.asset
+def slow_a() -> None:
+    _started_and_sleep("slow_a")
+
+
+@dg.asset
+def slow_b() -> None:
+    _started_and_sleep("slow_b")
+
+
+@dg.asset(deps=[slow_a, slow_b])
+def after_slow() -> None:
+    pass
+
+
+def _started_and_sleep(name: str) -> None:
+    import os
+    from pathlib import Path
+
+    (Path(os.environ["MARKERS"]) / name).touch()
+    time.sleep(3)
+
+
+def slow_job():
+    return _job("slow", [slow_a, slow_b, after_slow])
+
+
+INTERRUPTED_RUN = """
+import json, dagster as dg
+from tests.test_executor import slow_job
+with dg.instance_for_test() as instance:
+    result = dg.execute_job(dg.reconstructable(slow_job), instance)
+    run = instance.get_run_by_id(result.run_id)
+    print(json.dumps({"success": result.success, "status": run.status.value,
+                      "started": sorted(e.step_key for e in result.all_events if e.event_type_value == "STEP_START"),
+                      "succeeded": sorted(e.step_key for e in result.all_events if e.is_step_success),
+                      "why": [e.message for e in result.all_events if e.is_run_failure]}))
+"""
+
+
+def test_an_interrupted_run_lets_running_steps_finish_and_starts_no_more(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    child = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN], cwd=repo, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "MARKERS": str(tmp_path)})
+    deadline = time.monotonic() + 60
+    while not ((tmp_path / "slow_a").exists() and (tmp_path / "slow_b").exists()):
+        assert time.monotonic() < deadline and child.poll() is None, child.communicate()
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    result = json.loads(out.strip().splitlines()[-1])
+    # as under the in-process executor, an interrupt nobody asked for through Dagster is a failure
+    why = result.pop("why")
+    assert result == {"success": False, "status": "FAILURE", "started": ["slow_a", "slow_b"],
+                      "succeeded": ["slow_a", "slow_b"]}, err[-3000:]
+    assert len(why) == 1 and "Execution was interrupted unexpectedly" in why[0], why
