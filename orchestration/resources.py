@@ -1,11 +1,22 @@
 """Dagster resources: every location comes from the environment (settings.apply_defaults)."""
 
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+
+
+# The warehouse databases this process has open: path -> [database connection, connections in use].
+# Steps of one run use the warehouse from several threads (orchestration/executor.py); each gets
+# its own connection to one shared database, opened with the first and closed with the last, so
+# the file is released whenever no step uses it (the dbt build opens it from its own process).
+# Opening and closing under one lock: DuckDB refuses a file that another thread of the process is
+# still closing ("Unique file handle conflict").
+_OPEN: dict[str, list] = {}
+_OPEN_LOCK = threading.Lock()
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -16,14 +27,24 @@ class Warehouse(dg.ConfigurableResource):
     @contextmanager
     def connect(self):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Lower than dbt's limit (ARREARS_DUCKDB_MEMORY): this process also holds Python's own data
-        # (extraction chunks, feature frames, the model), and a step's whole process stays under 4 GB.
-        limit = os.environ.get("ARREARS_DUCKDB_MEMORY_IN_PROCESS", "2GB")
-        con = duckdb.connect(self.path, config={"memory_limit": limit})
+        with _OPEN_LOCK:
+            database = _OPEN.get(self.path)
+            if database is None:
+                # Lower than dbt's limit (ARREARS_DUCKDB_MEMORY): this process also holds Python's own
+                # data (extraction chunks, feature frames, the model), and its steps stay under 4 GB.
+                limit = os.environ.get("ARREARS_DUCKDB_MEMORY_IN_PROCESS", "2GB")
+                database = _OPEN[self.path] = [duckdb.connect(self.path, config={"memory_limit": limit}), 0]
+            database[1] += 1
+            con = database[0].cursor()
         try:
             yield con
         finally:
             con.close()
+            with _OPEN_LOCK:
+                database[1] -= 1
+                if database[1] == 0:
+                    del _OPEN[self.path]
+                    database[0].close()
 
 
 def table_exists(con, qualified: str) -> bool:

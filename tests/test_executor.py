@@ -234,3 +234,35 @@ def test_an_interrupted_run_lets_running_steps_finish_and_starts_no_more(tmp_pat
     assert result == {"success": False, "status": "FAILURE", "started": ["slow_a", "slow_b"],
                       "succeeded": ["slow_a", "slow_b"]}, err[-3000:]
     assert len(why) == 1 and "Execution was interrupted unexpectedly" in why[0], why
+
+
+def test_steps_side_by_side_open_and_close_the_warehouse_without_conflict(tmp_path):
+    """Steps of one run connect to the warehouse from several threads, each opening and closing it.
+    DuckDB alone refuses a file another thread is still closing ('Unique file handle conflict'):
+    with plain duckdb.connect per step this loop failed in about half of its rounds."""
+    from orchestration.resources import Warehouse
+
+    warehouse = Warehouse(path=str(tmp_path / "warehouse.duckdb"))
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)")
+    errors: list[str] = []
+
+    def step() -> None:
+        try:
+            for _ in range(1000):
+                with warehouse.connect() as con:
+                    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 1000
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            errors.append(repr(e))
+
+    for _ in range(5):
+        threads = [threading.Thread(target=step) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    # released when the last step let go: another process could open the file now
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True).close()
