@@ -140,6 +140,18 @@ def test_volume_band_is_a_warning(tmp_path):
     assert "/validations/fct_loan_delinquency_daily/" in out.docs_path  # the check links to its own page
 
 
+def test_stored_results_carry_no_fingerprint_of_the_batch(tmp_path):
+    """GX would hash every batch under 1 GB (1.5 s of a 1M-loan day's fct suite); it is switched off."""
+    import json
+
+    out = run_suite(_fct_good(3), "fct_loan_delinquency_daily", {"min_rows": 0, "max_rows": 10}, gx_root=tmp_path)
+    assert out.passed
+    stored = list((tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json"))
+    assert len(stored) == 1
+    markers = json.loads(stored[0].read_text())["meta"]["batch_markers"]
+    assert "ge_load_time" in markers and "pandas_data_fingerprint" not in markers
+
+
 def test_data_docs_are_rendered_once_per_run_and_the_index_lists_only_the_latest(tmp_path, monkeypatch):
     """Passing suites only store their results; one render makes every missing page and an index that
     does not grow with every result ever stored. A failing suite renders at once."""
