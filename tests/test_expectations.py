@@ -205,3 +205,23 @@ def test_large_batches_are_validated_in_slices_with_the_same_findings():
     assert found(sliced) == found(whole)
     assert ("expect_column_values_to_be_unique", "txn_id", 3) in found(sliced)
     assert ("expect_column_values_to_not_be_null", "loan_id", 3) in found(sliced)
+
+
+def test_an_edited_suite_file_is_used_by_the_next_batch_of_the_same_process(tmp_path, monkeypatch):
+    """Suites are kept in the GX context between batches of a process; the file stays the truth."""
+    import json
+
+    from orchestration.quality import gx_suites
+
+    monkeypatch.setattr(gx_suites, "EXPECTATIONS_DIR", tmp_path)
+    suite = json.loads((Path(EXPECTATIONS_DIR) / "recon_gateway_posting.json").read_text())
+    (tmp_path / "recon_gateway_posting.json").write_text(json.dumps(suite))
+    rows = pd.DataFrame({"payment_id": ["P1", "P2"], "posted": [True, False]})
+    assert [w["expectation"] for w in run_suite(rows, "recon_gateway_posting").warnings] == [
+        "expect_column_values_to_be_in_set"]
+    suite["expectations"][0]["kwargs"]["value_set"] = [True, False]  # an unposted payment now allowed
+    (tmp_path / "recon_gateway_posting.json").write_text(json.dumps(suite))
+    assert run_suite(rows, "recon_gateway_posting").passed
+    suite["expectations"][0]["kwargs"]["value_set"] = [True]  # and back
+    (tmp_path / "recon_gateway_posting.json").write_text(json.dumps(suite))
+    assert not run_suite(rows, "recon_gateway_posting").passed

@@ -72,11 +72,12 @@ def suite_columns(name: str) -> list[str]:
     return cols
 
 
-def build_suite(name: str) -> "gx.ExpectationSuite":
+def build_suite(name: str, d: dict | None = None) -> "gx.ExpectationSuite":
+    """The GX suite of expectations/<name>.json (or of its parsed text `d`)."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    d = suite_definition(name)
+    d = d or suite_definition(name)
     expectations = [
         ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta") or {},
                                  severity=e.get("severity", "critical")).to_domain_obj()
@@ -165,6 +166,44 @@ def _build_pages(gx_root: Path, pending: list[tuple]) -> None:
     _context(str(gx_root)).build_data_docs(resource_identifiers=ids + suites)
 
 
+_CHECKPOINTS: dict[tuple, tuple[str, "gx.Checkpoint"]] = {}  # (gx_root, suite) -> (suite text, checkpoint)
+
+
+def _checkpoint(gx_root: str | None, name: str, definition: str) -> "gx.Checkpoint":
+    """Suite `name` (its file's text: `definition`) with its data asset, validation and checkpoint
+    in the context: stored again only when the suite's text changed, not for every batch (about
+    0.1 s a suite)."""
+    kept = _CHECKPOINTS.get((gx_root, name))
+    if kept and kept[0] == definition:
+        return kept[1]
+    checkpoint = _store_checkpoint(_context(gx_root), name, json.loads(definition))
+    _CHECKPOINTS[(gx_root, name)] = (definition, checkpoint)
+    return checkpoint
+
+
+def _store_checkpoint(ctx, name: str, definition: dict) -> "gx.Checkpoint":
+    import great_expectations as gx
+
+    try:  # one data source for every suite; replacing it would drop the assets of earlier ones
+        source = ctx.data_sources.get("arrears")
+    except KeyError:
+        source = ctx.data_sources.add_pandas("arrears")
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name)
+    try:
+        batch_def = asset.get_batch_definition("whole")
+    except KeyError:
+        batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    suite = ctx.suites.add_or_update(build_suite(name, definition))
+    validation = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}__validation", data=batch_def, suite=suite))
+    return ctx.checkpoints.add_or_update(
+        gx.Checkpoint(name=f"{name}__checkpoint", validation_definitions=[validation], actions=[],
+                      result_format={"result_format": "SUMMARY"}))
+
+
 def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
               gx_root: Path | None = None) -> SuiteOutcome:
     """Validate `df` against suite `name`; with gx_root, store the result there. Its Data Docs page
@@ -175,24 +214,8 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
 
 
 def _validate(df: pd.DataFrame, name: str, parameters: dict | None, gx_root: Path | None) -> SuiteOutcome:
-    import great_expectations as gx
-
-    ctx = _context(str(gx_root) if gx_root else None)
-    source = ctx.data_sources.add_or_update_pandas("arrears")
-    try:
-        asset = source.get_asset(name)
-    except LookupError:
-        asset = source.add_dataframe_asset(name)
-    try:
-        batch_def = asset.get_batch_definition("whole")
-    except KeyError:
-        batch_def = asset.add_batch_definition_whole_dataframe("whole")
-    suite = ctx.suites.add_or_update(build_suite(name))
-    validation = ctx.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{name}__validation", data=batch_def, suite=suite))
-    checkpoint = ctx.checkpoints.add_or_update(
-        gx.Checkpoint(name=f"{name}__checkpoint", validation_definitions=[validation], actions=[],
-                      result_format={"result_format": "SUMMARY"}))
+    definition = (EXPECTATIONS_DIR / f"{name}.json").read_text()
+    checkpoint = _checkpoint(str(gx_root) if gx_root else None, name, definition)
     run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or {})
     result_id, result = next(iter(run.run_results.items()))
     outcome = SuiteOutcome(suite=name, rows=len(df), evaluated=len(result.results))
