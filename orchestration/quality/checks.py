@@ -166,7 +166,8 @@ def validation_batch(con, table: str, columns: list[str], where: str, params: li
 
 
 @dg.asset_check(asset=dg.AssetKey("fct_loan_delinquency_daily"), name="gx_fct_loan_delinquency_daily",
-                blocking=True, op_tags={PRIORITY: "1"}, description="GX suite on the business date's loan rows, with its volume band.")
+                blocking=True, op_tags={PRIORITY: "1"},  # the list waits for it
+                description="GX suite on the business date's loan rows, with its volume band.")
 def fct_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, arrears_home: ArrearsHome):
     day = context.partition_key
     with warehouse.connect() as con:
