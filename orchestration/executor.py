@@ -113,11 +113,7 @@ def _threaded_plan_iterator(job_context: PlanExecutionContext, execution_plan: E
             step_context, step_events = running[key]
             if item is _FINISHED:
                 del running[key]
-                active.verify_complete(job_context, key)
-                for event in active.plan_events_iterator(job_context):
-                    step_events.append(event)
-                    yield event
-                yield from _trigger_hook(step_context, step_events)
+                yield from _step_finished(job_context, active, step_context, step_events)
             elif isinstance(item, DagsterEvent):
                 step_events.append(item)
                 yield item
@@ -136,7 +132,12 @@ def _in_this_thread(job_context, active, step) -> Iterator[DagsterEvent]:
         step_events.append(event)
         yield event
         active.handle_event(event)
-    active.verify_complete(job_context, step.key)
+    yield from _step_finished(job_context, active, step_context, step_events)
+
+
+def _step_finished(job_context, active, step_context, step_events: list) -> Iterator[DagsterEvent]:
+    """After a step's last event, as the in-process executor does: the plan's skips, then hooks."""
+    active.verify_complete(job_context, step_context.step.key)
     for event in active.plan_events_iterator(job_context):
         step_events.append(event)
         yield event

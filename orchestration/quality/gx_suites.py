@@ -56,9 +56,12 @@ class SuiteOutcome:
         return f"{self.suite}: " + "; ".join(parts)
 
 
+def suite_text(name: str) -> str:
+    return (EXPECTATIONS_DIR / f"{name}.json").read_text()
+
+
 def suite_definition(name: str) -> dict:
-    path = EXPECTATIONS_DIR / f"{name}.json"
-    return json.loads(path.read_text())
+    return json.loads(suite_text(name))
 
 
 def suite_columns(name: str) -> list[str]:
@@ -214,8 +217,7 @@ def run_suite(df: pd.DataFrame, name: str, parameters: dict | None = None,
 
 
 def _validate(df: pd.DataFrame, name: str, parameters: dict | None, gx_root: Path | None) -> SuiteOutcome:
-    definition = (EXPECTATIONS_DIR / f"{name}.json").read_text()
-    checkpoint = _checkpoint(str(gx_root) if gx_root else None, name, definition)
+    checkpoint = _checkpoint(str(gx_root) if gx_root else None, name, suite_text(name))
     run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or {})
     result_id, result = next(iter(run.run_results.items()))
     outcome = SuiteOutcome(suite=name, rows=len(df), evaluated=len(result.results))
